@@ -1,0 +1,44 @@
+# The two set-up commands of the README live here.
+#   make demo   install the tool, start the local cloud, apply the demo manifest (twice)
+#   make test   install everything, start the local cloud, run unit + integration tests
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export OS_CLIENT_CONFIG_FILE ?= $(CURDIR)/.devcloud/clouds.yaml
+
+.PHONY: venv demo test unit integration lint cloud-up cloud-down bench schema
+
+$(BIN)/bootstrap: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/bootstrap
+
+cloud-up:
+	devcloud/up
+
+cloud-down:
+	devcloud/down
+
+demo: venv cloud-up
+	OS_CLOUD=devcloud $(BIN)/bootstrap apply manifests/demo.yaml --yes
+	@echo "--- a second apply changes nothing:"
+	OS_CLOUD=devcloud $(BIN)/bootstrap apply manifests/demo.yaml --yes
+
+unit: venv
+	$(BIN)/pytest -q -m 'not integration'
+
+integration: venv cloud-up
+	$(BIN)/pytest -q -m integration
+
+lint: venv
+	$(BIN)/ruff check .
+
+test: venv cloud-up
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+bench: venv cloud-up
+	$(BIN)/python -m bench

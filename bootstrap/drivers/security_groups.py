@@ -1,0 +1,13 @@
+"""security_groups: declarations (natural key, references, updatable fields)."""
+
+from __future__ import annotations
+
+from bootstrap.drivers.base import Driver
+
+
+class SecurityGroupDriver(Driver):
+    kind = "security_groups"
+    key_fields = ("project", "name")
+    references = {"project": "projects", "rules[].remote_group": "security_groups"}
+    updatable = frozenset({"description", "rules", "stateful"})
+    immutable = frozenset()
