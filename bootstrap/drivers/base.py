@@ -8,9 +8,14 @@ everything else is a pure function of desired and observed state.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from bootstrap.model import DEFAULT_DOMAIN, Address, Ref
+from bootstrap.errors import AmbiguousResource
+from bootstrap.model import DEFAULT_DOMAIN, MASK, Address, Ref, Resource, Secret
+from bootstrap.plan import UNKNOWN, Action, Change, FieldDiff, Observed, Resolver
+
+if TYPE_CHECKING:
+    from bootstrap.cloud import Cloud
 
 _REGISTRY: dict[str, type[Driver]] = {}
 
@@ -80,3 +85,204 @@ class Driver:
     @classmethod
     def address(cls, spec: dict[str, Any]) -> Address:
         return Address(cls.kind, cls.natural_key(spec))
+
+    # --- runtime: pure parts ----------------------------------------------------------
+    # A replace of this kind loses data or wiring (set False where a replace is harmless).
+    replace_is_destructive: ClassVar[bool] = True
+
+    def identity(self, resource: Resource, resolver: Resolver) -> dict[str, Any] | None:
+        """Observed field values that single out this resource; None if a part is unknown.
+
+        The default covers name plus the domain or project of the natural key.
+        """
+        ident: dict[str, Any] = {"name": resource.spec["name"]}
+        for scope in ("domain", "project"):
+            if scope in self.key_fields:
+                ref = resource.spec.get(scope)
+                if ref is None and scope == "domain":
+                    ref = Ref(Address("domains", (DEFAULT_DOMAIN,)))
+                if ref is None:
+                    continue
+                live = resolver.id(ref.address)
+                if live is UNKNOWN:
+                    return None
+                ident[f"{scope}_id"] = live
+        return ident
+
+    def match(
+        self, resource: Resource, observed: list[Observed], resolver: Resolver
+    ) -> Observed | None:
+        ident = self.identity(resource, resolver)
+        if ident is None:
+            return None
+        found = [o for o in observed if all(o.fields.get(k) == v for k, v in ident.items())]
+        if len(found) > 1:
+            ids = ", ".join(o.id for o in found)
+            raise AmbiguousResource(
+                f"{len(found)} live {self.kind} match this natural key ({ids}); "
+                "the tool will not guess which one the manifest means",
+                address=str(resource.address),
+            )
+        return found[0] if found else None
+
+    def compared_fields(self, resource: Resource) -> list[str]:
+        """Manifest fields the diff compares: those given, minus write-only ones."""
+        managed = self.updatable | self.immutable
+        return [
+            f
+            for f in resource.spec
+            if f in managed and f not in self.write_only and not self.is_write_only(resource, f)
+        ]
+
+    def is_write_only(self, resource: Resource, field_name: str) -> bool:
+        """Per-resource write-only fields (e.g. a password unless drift checks are asked for)."""
+        return False
+
+    def desired(self, resource: Resource, resolver: Resolver) -> dict[str, Any]:
+        """The managed fields of the spec, references as live ids, normalised."""
+        return {
+            f: self.normalise(f, resolve(resource.spec[f], resolver))
+            for f in self.compared_fields(resource)
+        }
+
+    def normalise(self, field_name: str, value: Any) -> Any:
+        """Bring a desired value to the observed representation (override per kind)."""
+        return value
+
+    def equal(self, field_name: str, desired: Any, observed: Any) -> bool:
+        if contains_unknown(desired):
+            return False
+        return desired == observed
+
+    def diff(self, resource: Resource, observed: Observed | None, resolver: Resolver) -> Change:
+        """The one decision function: plan and apply both call it."""
+        if resource.absent:
+            if observed is None:
+                return Change(
+                    resource.address, Action.NOOP, reason="absent as asked", resource=resource
+                )
+            return Change(
+                resource.address,
+                Action.DELETE,
+                reason="state: absent",
+                resource=resource,
+                observed=observed,
+                destructive=True,
+            )
+        desired = self.desired(resource, resolver)
+        if observed is None:
+            fields = [
+                FieldDiff(f, None, display(resource.spec[f]), f in self.secret_fields)
+                for f in resource.spec
+                if f not in ("state",)
+            ]
+            return Change(
+                resource.address, Action.CREATE, fields, reason="does not exist", resource=resource
+            )
+        diffs: list[FieldDiff] = []
+        for f, want in desired.items():
+            have = observed.fields.get(f)
+            if not self.equal(f, want, have):
+                diffs.append(
+                    FieldDiff(
+                        f,
+                        display(have, resolver),
+                        display(resource.spec[f]),
+                        sensitive=f in self.secret_fields,
+                    )
+                )
+        if not diffs:
+            return Change(resource.address, Action.NOOP, resource=resource, observed=observed)
+        immutable = [d.field for d in diffs if d.field in self.immutable]
+        if immutable:
+            return Change(
+                resource.address,
+                Action.REPLACE,
+                diffs,
+                reason=self.replace_reason(immutable),
+                resource=resource,
+                observed=observed,
+                destructive=self.replace_is_destructive,
+            )
+        return Change(
+            resource.address,
+            Action.UPDATE,
+            diffs,
+            reason="fields differ",
+            resource=resource,
+            observed=observed,
+        )
+
+    def replace_reason(self, fields: list[str]) -> str:
+        names = ", ".join(fields)
+        return f"{names} cannot change in place for {self.kind}"
+
+    def address_of_observed(self, observed: Observed) -> Address:
+        """An address for a live resource the manifest does not list (pruning)."""
+        return Address(self.kind, (str(observed.fields.get("name") or observed.id),))
+
+    # --- runtime: I/O (each kind implements these) ------------------------------------
+    def read_all(self, cloud: Cloud, resources: list[Resource]) -> list[Observed]:
+        """Every live resource of this kind, with as few list calls as the API allows.
+
+        `resources` are the manifest's resources of this kind, for the few reads that
+        cannot be one list (group members, password checks).
+        """
+        raise NotImplementedError(f"{self.kind}: read_all")
+
+    def create(
+        self, cloud: Cloud, resource: Resource, desired: dict[str, Any], resolver: Resolver
+    ) -> Observed:
+        raise NotImplementedError(f"{self.kind}: create")
+
+    def update(
+        self,
+        cloud: Cloud,
+        resource: Resource,
+        observed: Observed,
+        changed: dict[str, Any],
+        resolver: Resolver,
+    ) -> Observed | None:
+        """Apply the changed fields (desired values keyed by field) in place."""
+        raise NotImplementedError(f"{self.kind}: update")
+
+    def delete(self, cloud: Cloud, observed: Observed) -> None:
+        raise NotImplementedError(f"{self.kind}: delete")
+
+
+def resolve(value: Any, resolver: Resolver) -> Any:
+    """Refs -> live ids (or UNKNOWN), secrets kept as Secret, structure kept."""
+    if isinstance(value, Ref):
+        return resolver.id(value.address)
+    if isinstance(value, dict):
+        return {k: resolve(v, resolver) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, resolver) for v in value]
+    return value
+
+
+def contains_unknown(value: Any) -> bool:
+    if value is UNKNOWN:
+        return True
+    if isinstance(value, dict):
+        return any(contains_unknown(v) for v in value.values())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(contains_unknown(v) for v in value)
+    return False
+
+
+def display(value: Any, resolver: Resolver | None = None) -> Any:
+    """A reviewer-friendly form: Refs and known ids as addresses, secrets masked."""
+    if isinstance(value, Ref):
+        return str(value.address)
+    if isinstance(value, Secret):
+        return MASK
+    if resolver is not None and isinstance(value, str):
+        address = resolver.address_of(value)
+        if address is not None:
+            return str(address)
+    if isinstance(value, dict):
+        return {k: display(v, resolver) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [display(v, resolver) for v in value]
+    return value

@@ -1,8 +1,10 @@
-"""domains: declarations (natural key, references, updatable fields)."""
+"""domains: Keystone domains (identity v3)."""
 
 from __future__ import annotations
 
+from bootstrap.drivers._keystone import is_managed, marker, text
 from bootstrap.drivers.base import Driver
+from bootstrap.plan import Observed
 
 
 class DomainDriver(Driver):
@@ -11,3 +13,32 @@ class DomainDriver(Driver):
     references = {}
     updatable = frozenset({"description", "enabled"})
     immutable = frozenset()
+    ownership = "extra"
+
+    def observe(self, d) -> Observed:
+        fields = {"name": d.name, "description": text(d.description), "enabled": d.enabled}
+        return Observed(d.id, fields, d, is_managed(d))
+
+    def normalise(self, field_name, value):
+        return text(value) if field_name == "description" else value
+
+    def read_all(self, cloud, resources):
+        return [self.observe(d) for d in cloud.keystone.domains.list()]
+
+    def create(self, cloud, resource, desired, resolver):
+        d = cloud.keystone.domains.create(
+            resource.spec["name"],
+            description=desired.get("description"),
+            enabled=desired.get("enabled", True),
+            **marker(),
+        )
+        return self.observe(d)
+
+    def update(self, cloud, resource, observed, changed, resolver):
+        cloud.keystone.domains.update(observed.id, **changed)
+
+    def delete(self, cloud, observed):
+        # Keystone deletes only disabled domains.
+        if observed.fields.get("enabled", True):
+            cloud.keystone.domains.update(observed.id, enabled=False)
+        cloud.keystone.domains.delete(observed.id)

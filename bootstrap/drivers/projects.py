@@ -1,8 +1,12 @@
-"""projects: declarations (natural key, references, updatable fields)."""
+"""projects: Keystone projects (the seed's "tenants"), nested through `parent`."""
 
 from __future__ import annotations
 
+from bootstrap.drivers._keystone import is_managed, marker, text
 from bootstrap.drivers.base import Driver
+from bootstrap.errors import Forbidden
+from bootstrap.model import Address
+from bootstrap.plan import Observed
 
 
 class ProjectDriver(Driver):
@@ -11,3 +15,66 @@ class ProjectDriver(Driver):
     references = {"domain": "domains", "parent": "projects"}
     updatable = frozenset({"description", "enabled", "tags"})
     immutable = frozenset({"parent"})
+    ownership = "extra"
+
+    def observe(self, p) -> Observed:
+        parent = getattr(p, "parent_id", None)
+        fields = {
+            "name": p.name,
+            "domain_id": p.domain_id,
+            "description": text(getattr(p, "description", None)),
+            "enabled": getattr(p, "enabled", True),
+            # A top-level project's parent is its domain: that is "no parent" here.
+            "parent": None if parent in (None, p.domain_id) else parent,
+            "tags": sorted(getattr(p, "tags", None) or []),
+        }
+        return Observed(p.id, fields, p, is_managed(p))
+
+    def normalise(self, field_name, value):
+        if field_name == "description":
+            return text(value)
+        if field_name == "tags":
+            return sorted(value or [])
+        return value
+
+    def read_all(self, cloud, resources):
+        try:
+            projects = cloud.keystone.projects.list()
+        except Exception as exc:  # noqa: BLE001
+            from bootstrap.cloud import classify
+
+            if not isinstance(classify(exc), Forbidden):
+                raise
+            # A non-admin may not list projects but may list its own.
+            projects = cloud.keystone.projects.list(user=cloud.user_id)
+        return [self.observe(p) for p in projects]
+
+    def address_of_observed(self, observed):
+        return Address(self.kind, (observed.fields["name"],))
+
+    def create(self, cloud, resource, desired, resolver):
+        domain = (
+            resolver.id(resource.spec["domain"].address)
+            if "domain" in resource.spec
+            else (resolver.id(Address("domains", ("Default",))))
+        )
+        kwargs = {
+            "description": desired.get("description"),
+            "enabled": desired.get("enabled", True),
+            "parent": desired.get("parent"),
+        }
+        if "tags" in desired:
+            kwargs["tags"] = desired["tags"]
+        p = cloud.keystone.projects.create(
+            resource.spec["name"],
+            domain,
+            **{k: v for k, v in kwargs.items() if v is not None},
+            **marker(),
+        )
+        return self.observe(p)
+
+    def update(self, cloud, resource, observed, changed, resolver):
+        cloud.keystone.projects.update(observed.id, **changed)
+
+    def delete(self, cloud, observed):
+        cloud.keystone.projects.delete(observed.id)

@@ -1,8 +1,11 @@
-"""regions: declarations (natural key, references, updatable fields)."""
+"""regions: Keystone regions (catalog), keyed by their id."""
 
 from __future__ import annotations
 
+from bootstrap.drivers._keystone import is_managed, marker, text
 from bootstrap.drivers.base import Driver
+from bootstrap.model import Address
+from bootstrap.plan import UNKNOWN, Observed
 
 
 class RegionDriver(Driver):
@@ -11,3 +14,44 @@ class RegionDriver(Driver):
     references = {"parent": "regions"}
     updatable = frozenset({"description"})
     immutable = frozenset({"parent"})
+    ownership = "extra"
+
+    def observe(self, r) -> Observed:
+        fields = {
+            "name": r.id,
+            "description": text(getattr(r, "description", None)),
+            "parent": getattr(r, "parent_region_id", None),
+        }
+        return Observed(r.id, fields, r, is_managed(r))
+
+    def identity(self, resource, resolver):
+        return {"name": resource.spec["id"]}
+
+    def normalise(self, field_name, value):
+        return text(value) if field_name == "description" else value
+
+    def equal(self, field_name, desired, observed):
+        if field_name == "parent" and desired is UNKNOWN:
+            return False
+        return super().equal(field_name, desired, observed)
+
+    def read_all(self, cloud, resources):
+        return [self.observe(r) for r in cloud.keystone.regions.list()]
+
+    def address_of_observed(self, observed):
+        return Address(self.kind, (observed.id,))
+
+    def create(self, cloud, resource, desired, resolver):
+        r = cloud.keystone.regions.create(
+            id=resource.spec["id"],
+            description=desired.get("description"),
+            parent_region=desired.get("parent"),
+            **marker(),
+        )
+        return self.observe(r)
+
+    def update(self, cloud, resource, observed, changed, resolver):
+        cloud.keystone.regions.update(observed.id, **changed)
+
+    def delete(self, cloud, observed):
+        cloud.keystone.regions.delete(observed.id)

@@ -1,8 +1,10 @@
-"""services: declarations (natural key, references, updatable fields)."""
+"""services: catalog services (name + type)."""
 
 from __future__ import annotations
 
+from bootstrap.drivers._keystone import is_managed, marker, text
 from bootstrap.drivers.base import Driver
+from bootstrap.plan import Observed
 
 
 class ServiceDriver(Driver):
@@ -11,3 +13,35 @@ class ServiceDriver(Driver):
     references = {}
     updatable = frozenset({"type", "description", "enabled"})
     immutable = frozenset()
+    ownership = "extra"
+
+    def observe(self, s) -> Observed:
+        fields = {
+            "name": getattr(s, "name", None),
+            "type": s.type,
+            "description": text(getattr(s, "description", None)),
+            "enabled": getattr(s, "enabled", True),
+        }
+        return Observed(s.id, fields, s, is_managed(s))
+
+    def normalise(self, field_name, value):
+        return text(value) if field_name == "description" else value
+
+    def read_all(self, cloud, resources):
+        return [self.observe(s) for s in cloud.keystone.services.list()]
+
+    def create(self, cloud, resource, desired, resolver):
+        s = cloud.keystone.services.create(
+            resource.spec["name"],
+            type=resource.spec["type"],
+            description=desired.get("description"),
+            enabled=desired.get("enabled", True),
+            **marker(),
+        )
+        return self.observe(s)
+
+    def update(self, cloud, resource, observed, changed, resolver):
+        cloud.keystone.services.update(observed.id, **changed)
+
+    def delete(self, cloud, observed):
+        cloud.keystone.services.delete(observed.id)

@@ -1,0 +1,234 @@
+"""The connection to one cloud: ONE keystoneauth1 session shared by every client.
+
+Credentials come the way every OpenStack tool takes them (clouds.yaml + secure.yaml with
+`--cloud`/`OS_CLOUD`, or `OS_*` variables) through openstacksdk's config loader.
+The session counts the HTTP requests it sends, so a plan can say what reading cost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any, TypeVar
+
+from bootstrap.errors import (
+    AmbiguousResource,
+    CloudError,
+    ConfigError,
+    Conflict,
+    Forbidden,
+    NotFound,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# The compute microversion the drivers are written against; lower servers are refused.
+NOVA_MICROVERSION = "2.90"
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+class RequestCounter:
+    """Counts real HTTP round trips (requests' response hook: retries and auth included)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.by_method: Counter[str] = Counter()
+
+    def hook(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        with self._lock:
+            self.by_method[response.request.method] += 1
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.by_method.values())
+
+    @property
+    def writes(self) -> int:
+        with self._lock:
+            return sum(n for m, n in self.by_method.items() if m not in ("GET", "HEAD"))
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.by_method)
+
+
+class Cloud:
+    def __init__(self, region: Any):
+        self.region = region
+        self.session = region.get_session()
+        self.counter = RequestCounter()
+        self.session.session.hooks.setdefault("response", []).append(self.counter.hook)
+        self.region_name = region.get_region_name() or None
+        self.interface = region.get_interface() or "public"
+        self._lock = threading.Lock()
+        self._scoped: dict[str, Cloud] = {}
+
+    @classmethod
+    def connect(cls, cloud: str | None = None, config_files: list[str] | None = None) -> Cloud:
+        import openstack.config
+        from keystoneauth1 import exceptions as ks_exc
+
+        try:
+            config = openstack.config.OpenStackConfig(
+                config_files=config_files, load_envvars=True
+            )
+            region = config.get_one(cloud=cloud)
+        except (ks_exc.MissingRequiredOptions, openstack.exceptions.ConfigException) as exc:
+            raise ConfigError(f"cannot load cloud credentials: {exc}") from None
+        except KeyError as exc:  # pragma: no cover - depends on loader internals
+            raise ConfigError(f"cannot load cloud credentials: missing {exc}") from None
+        return cls(region)
+
+    # ---- clients, all on the one session -------------------------------------------
+    def _client_kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {"interface": self.interface}
+        if self.region_name:
+            kw["region_name"] = self.region_name
+        return kw
+
+    @cached_property
+    def keystone(self) -> Any:
+        from keystoneclient.v3 import client as ks_client
+
+        return ks_client.Client(session=self.session, **self._client_kwargs())
+
+    @cached_property
+    def nova(self) -> Any:
+        from novaclient import api_versions
+        from novaclient import client as nova_client
+
+        probe = nova_client.Client("2.1", session=self.session, **self._client_kwargs())
+        server_max = api_versions.discover_version(probe, api_versions.APIVersion("2.latest"))
+        wanted = api_versions.APIVersion(NOVA_MICROVERSION)
+        if server_max < wanted:
+            raise CloudError(
+                f"the compute API offers microversion {server_max.get_string()} at most; "
+                f"this tool needs {NOVA_MICROVERSION}"
+            )
+        return nova_client.Client(wanted, session=self.session, **self._client_kwargs())
+
+    @cached_property
+    def glance(self) -> Any:
+        import glanceclient
+
+        return glanceclient.Client("2", session=self.session, **self._client_kwargs())
+
+    @cached_property
+    def sdk(self) -> Any:
+        import openstack.connection
+
+        conn = openstack.connection.Connection(config=self.region)
+        return conn
+
+    @property
+    def network(self) -> Any:
+        return self.sdk.network
+
+    # ---- who am I --------------------------------------------------------------------
+    @cached_property
+    def access(self) -> Any:
+        return self.session.auth.get_access(self.session)
+
+    @property
+    def roles(self) -> set[str]:
+        return set(self.access.role_names or [])
+
+    @property
+    def user_id(self) -> str:
+        return self.access.user_id
+
+    @property
+    def project_id(self) -> str | None:
+        return self.access.project_id
+
+    @property
+    def auth_url(self) -> str:
+        return self.region.config["auth"]["auth_url"]
+
+
+def status_of(exc: BaseException) -> int | None:
+    for attr in ("status_code", "http_status", "code"):
+        value = getattr(exc, attr, None)
+        if isinstance(value, int) and 100 <= value < 600:
+            return value
+    response = getattr(exc, "response", None)
+    value = getattr(response, "status_code", None)
+    return value if isinstance(value, int) else None
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    from keystoneauth1 import exceptions as ks_exc
+
+    if isinstance(exc, (ks_exc.ConnectFailure, ks_exc.ConnectionError, ConnectionError)):
+        return True
+    try:
+        import requests
+
+        return isinstance(exc, requests.exceptions.ConnectionError)
+    except ImportError:  # pragma: no cover
+        return False
+
+
+def classify(exc: BaseException, address: str | None = None) -> CloudError:
+    """Map any client library's exception onto the tool's error tree."""
+    if isinstance(exc, CloudError):
+        if address and not exc.address:
+            exc.address = address
+        return exc
+    status = status_of(exc)
+    message = _message_of(exc)
+    request_id = getattr(exc, "request_id", None)
+    if status is None and _is_connection_error(exc):
+        return CloudError(f"connection failed: {message}", address, None, True, request_id)
+    cls: type[CloudError] = {404: NotFound, 409: Conflict, 403: Forbidden}.get(
+        status or 0, CloudError
+    )
+    retryable = status in RETRYABLE_STATUS
+    err = cls(message, address, status, retryable, request_id)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:
+        err.extra["retry_after"] = retry_after
+    return err
+
+
+def _message_of(exc: BaseException) -> str:
+    for attr in ("details", "message"):
+        value = getattr(exc, attr, None)
+        if isinstance(value, str) and value and value != "None":
+            return value.strip()
+    text = str(exc).strip()
+    return text or type(exc).__name__
+
+
+def with_retries(
+    fn: Callable[[], T],
+    *,
+    address: str | None = None,
+    attempts: int = 4,
+    base_delay: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Call an idempotent operation, retrying transient failures with backoff.
+
+    4xx other than 409/429 is final. Retry-After is honoured.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except AmbiguousResource:
+            raise
+        except Exception as exc:  # noqa: BLE001 - classified below, re-raised if final
+            err = classify(exc, address)
+            transient = err.retryable or err.status == 409
+            if not transient or attempt == attempts:
+                raise err from exc
+            delay = float(err.extra.get("retry_after") or base_delay * 2 ** (attempt - 1))
+            log.info("%s: %s; retrying in %.1fs", address or "request", err, delay)
+            sleep(min(delay, 30.0))
+    raise AssertionError("unreachable")  # pragma: no cover

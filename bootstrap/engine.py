@@ -1,0 +1,152 @@
+"""Glue between manifest, cloud, plan and apply. The CLI and tests call these.
+
+Reading is the only I/O here and it goes through the drivers' `read_all`: one list call
+per kind (and scope), run in parallel, joined in memory by `make_plan`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+
+from bootstrap.cloud import Cloud, with_retries
+from bootstrap.drivers.base import Driver, registry
+from bootstrap.errors import Forbidden, ManifestError, PreflightError, StalePlan
+from bootstrap.model import DEFAULT_DOMAIN, Address, Manifest
+from bootstrap.plan import Observed, Plan, Resolver, make_plan
+
+IDENTITY_KINDS = frozenset(
+    {"domains", "projects", "roles", "users", "groups", "role_assignments"}
+)
+# Kinds whose writes need the cloud's admin role under the default policies.
+ADMIN_KINDS = IDENTITY_KINDS | {"regions", "services", "endpoints", "flavors"}
+
+
+@dataclass
+class Loaded:
+    manifest: Manifest
+    graph: nx.DiGraph
+
+
+def load(paths: list[str]) -> Loaded:
+    """Load, validate and graph the manifest; every problem at once or nothing."""
+    from bootstrap import graph as graph_mod
+    from bootstrap import manifest as manifest_mod
+
+    manifest, diagnostics = manifest_mod.load(paths)
+    if manifest is None or any(d.is_error for d in diagnostics):
+        raise ManifestError(diagnostics)
+    g, more = graph_mod.build(manifest)
+    if any(d.is_error for d in more):
+        raise ManifestError(diagnostics + more)
+    return Loaded(manifest, g)
+
+
+def instantiate_drivers() -> dict[str, Driver]:
+    return {kind: cls() for kind, cls in registry().items()}
+
+
+def kinds_to_read(manifest: Manifest, drivers: dict[str, Driver], prune: bool) -> list[str]:
+    kinds = {r.kind for r in manifest}
+    if kinds & IDENTITY_KINDS or any(
+        "domain" in drivers[k].key_fields for k in kinds if k in drivers
+    ):
+        kinds.add("domains")  # to know the Default domain's id
+    if prune:
+        kinds |= {k for k, d in drivers.items() if d.ownership}
+    return [k for k in drivers if k in kinds]
+
+
+def read_state(
+    cloud: Cloud, manifest: Manifest, drivers: dict[str, Driver], kinds: list[str]
+) -> dict[str, list[Observed]]:
+    def read(kind: str) -> tuple[str, list[Observed]]:
+        resources = manifest.of_kind(kind)
+        try:
+            return kind, with_retries(
+                lambda: drivers[kind].read_all(cloud, resources), address=kind
+            )
+        except Forbidden as exc:
+            raise PreflightError(
+                f"cannot list {kind}: the cloud refused ({exc}); the credentials in use "
+                f"need permission to read {kind} for a plan"
+            ) from None
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(pool.map(read, kinds))
+
+
+def builtin_ids(observed: dict[str, list[Observed]]) -> dict[Address, str]:
+    default = Address("domains", (DEFAULT_DOMAIN,))
+    for obs in observed.get("domains", []):
+        if obs.fields.get("name") == DEFAULT_DOMAIN:
+            return {default: obs.id}
+    return {default: "default"}
+
+
+def plan(
+    cloud: Cloud, loaded: Loaded, prune: bool = False, drivers: dict[str, Driver] | None = None
+) -> tuple[Plan, Resolver]:
+    drivers = drivers or instantiate_drivers()
+    start_requests = cloud.counter.total
+    t0 = time.monotonic()
+    observed = read_state(
+        cloud, loaded.manifest, drivers, kinds_to_read(loaded.manifest, drivers, prune)
+    )
+    result, resolver = make_plan(
+        loaded.manifest, loaded.graph, drivers, observed, builtin_ids(observed), prune
+    )
+    result.requests = cloud.counter.total - start_requests
+    result.read_seconds = time.monotonic() - t0
+    return result, resolver
+
+
+def preflight(cloud: Cloud, plan_: Plan) -> None:
+    """Fail before the first write when the credentials obviously cannot do the plan."""
+    needs_admin = sorted(
+        {c.address.kind for c in plan_.changes if c.is_change and c.address.kind in ADMIN_KINDS}
+    )
+    if needs_admin and "admin" not in cloud.roles:
+        raise PreflightError(
+            "the plan changes " + ", ".join(needs_admin) + " which needs the admin role; "
+            f"the token in use has roles: {', '.join(sorted(cloud.roles)) or 'none'}. "
+            "Nothing was changed."
+        )
+
+
+def plan_signature(plan_: Plan) -> list[dict[str, Any]]:
+    """What must be identical between a saved plan and a fresh one for it to apply."""
+    return [
+        {
+            "address": c["address"],
+            "action": c["action"],
+            "observed": c["observed"],
+            "fields": c["fields"],
+        }
+        for c in plan_.to_json()["changes"]
+    ]
+
+
+def check_saved_plan(saved: dict[str, Any], fresh: Plan) -> None:
+    fresh_sig = plan_signature(fresh)
+    saved_sig = [
+        {k: c[k] for k in ("address", "action", "observed", "fields")}
+        for c in saved.get("changes", [])
+    ]
+    if json.dumps(fresh_sig, sort_keys=True) != json.dumps(saved_sig, sort_keys=True):
+        saved_by = {c["address"]: c for c in saved_sig}
+        fresh_by = {c["address"]: c for c in fresh_sig}
+        differing = sorted(
+            a for a in set(saved_by) | set(fresh_by) if saved_by.get(a) != fresh_by.get(a)
+        )
+        raise StalePlan(
+            "the cloud (or the manifest) changed since the plan was saved; nothing was "
+            "applied. Differences: " + ", ".join(differing[:10])
+            + (f" and {len(differing) - 10} more" if len(differing) > 10 else "")
+            + ". Run plan again."
+        )

@@ -1,0 +1,252 @@
+"""The plan is data: typed changes with field diffs and a reason.
+
+`make_plan` is a pure function of the manifest, its graph and the observed state; the
+same `Driver.diff` decides here and again, with the ids known by then, during apply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+
+from bootstrap.errors import Diagnostic
+from bootstrap.model import MASK, Address, Manifest, Resource, Secret
+
+if TYPE_CHECKING:
+    from bootstrap.drivers.base import Driver
+
+PLAN_FORMAT_VERSION = 1
+
+
+class Action(StrEnum):
+    NOOP = "no-op"
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    DELETE = "delete"
+
+    @property
+    def symbol(self) -> str:
+        return {"no-op": " ", "create": "+", "update": "~", "replace": "-/+", "delete": "-"}[
+            self.value
+        ]
+
+
+class _Unknown:
+    """A value only known once apply has created what it refers to."""
+
+    _instance: _Unknown | None = None
+
+    def __new__(cls) -> _Unknown:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "(known after apply)"
+
+    __str__ = __repr__
+
+
+UNKNOWN = _Unknown()
+
+
+@dataclass
+class Observed:
+    """A live resource, its fields normalised to the manifest's names and shapes."""
+
+    id: str
+    fields: dict[str, Any]
+    raw: Any = None
+    managed: bool = False  # carries the tool's ownership marker
+
+    def fingerprint(self) -> str:
+        """A digest of the observed fields: a saved plan compares it to refuse stale plans."""
+        blob = json.dumps({"id": self.id, "fields": _jsonable(self.fields)}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass
+class FieldDiff:
+    field: str
+    before: Any
+    after: Any
+    sensitive: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "before": MASK if self.sensitive else _jsonable(self.before),
+            "after": MASK if self.sensitive else _jsonable(self.after),
+            "sensitive": self.sensitive,
+        }
+
+
+@dataclass
+class Change:
+    address: Address
+    action: Action
+    fields: list[FieldDiff] = field(default_factory=list)
+    reason: str = ""
+    resource: Resource | None = None  # None for a pruned resource the manifest no longer has
+    observed: Observed | None = None
+    # Data is lost (a server rebuilt, an image re-uploaded, anything deleted).
+    destructive: bool = False
+
+    @property
+    def is_change(self) -> bool:
+        return self.action is not Action.NOOP
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "address": str(self.address),
+            "kind": self.address.kind,
+            "action": self.action.value,
+            "reason": self.reason or None,
+            "destructive": self.destructive,
+            "id": self.observed.id if self.observed else None,
+            "observed": self.observed.fingerprint() if self.observed else None,
+            "fields": [f.to_json() for f in self.fields],
+        }
+
+
+@dataclass
+class Plan:
+    changes: list[Change]
+    graph: nx.DiGraph
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    requests: int = 0
+    read_seconds: float = 0.0
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.is_change for c in self.changes)
+
+    def counts(self) -> dict[str, int]:
+        out = {a.value: 0 for a in Action}
+        for c in self.changes:
+            out[c.action.value] += 1
+        return out
+
+    def by_address(self) -> dict[Address, Change]:
+        return {c.address: c for c in self.changes}
+
+    def to_json(self, manifest_files: Iterable[str] = ()) -> dict[str, Any]:
+        return {
+            "format_version": PLAN_FORMAT_VERSION,
+            "manifest_files": list(manifest_files),
+            "summary": self.counts(),
+            "requests": self.requests,
+            "changes": [c.to_json() for c in self.changes],
+            "diagnostics": [d.to_json() for d in self.diagnostics],
+        }
+
+
+class Resolver:
+    """Address -> live id, for turning Refs into the ids the APIs want.
+
+    Plan time: ids of resources found live. Apply time: also ids of what was created.
+    A reference to something not created yet resolves to UNKNOWN.
+    """
+
+    def __init__(self, ids: dict[Address, str] | None = None):
+        self._ids: dict[Address, str] = dict(ids or {})
+        self._names: dict[str, Address] = {v: k for k, v in self._ids.items()}
+
+    def set(self, address: Address, live_id: str) -> None:
+        self._ids[address] = live_id
+        self._names[live_id] = address
+
+    def forget(self, address: Address) -> None:
+        live_id = self._ids.pop(address, None)
+        if live_id is not None:
+            self._names.pop(live_id, None)
+
+    def id(self, address: Address) -> str | _Unknown:
+        return self._ids.get(address, UNKNOWN)
+
+    def known(self, address: Address) -> bool:
+        return address in self._ids
+
+    def address_of(self, live_id: Any) -> Address | None:
+        return self._names.get(live_id) if isinstance(live_id, str) else None
+
+    def copy(self) -> Resolver:
+        return Resolver(self._ids)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return MASK
+    if isinstance(value, _Unknown):
+        return "(known after apply)"
+    if isinstance(value, Address):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_jsonable(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, (set, frozenset)) else items
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def make_plan(
+    manifest: Manifest,
+    graph: nx.DiGraph,
+    drivers: dict[str, Driver],
+    observed: dict[str, list[Observed]],
+    builtin_ids: dict[Address, str] | None = None,
+    prune: bool = False,
+) -> tuple[Plan, Resolver]:
+    """Match every resource to live state and diff it. Pure: no I/O happens here."""
+    resolver = Resolver(builtin_ids)
+    changes: list[Change] = []
+    matched: dict[str, set[str]] = {}
+    # Topological order so a resource's references are matched before it is.
+    for address in nx.topological_sort(graph):
+        resource = manifest.resources[address]
+        driver = drivers[resource.kind]
+        live = driver.match(resource, observed.get(resource.kind, []), resolver)
+        if live is not None:
+            resolver.set(address, live.id)
+            matched.setdefault(resource.kind, set()).add(live.id)
+        changes.append(driver.diff(resource, live, resolver))
+    if prune:
+        changes.extend(_prune_changes(drivers, observed, matched))
+    return Plan(changes=changes, graph=graph), resolver
+
+
+def _prune_changes(
+    drivers: dict[str, Driver],
+    observed: dict[str, list[Observed]],
+    matched: dict[str, set[str]],
+) -> list[Change]:
+    from bootstrap.model import KINDS
+
+    out: list[Change] = []
+    # Dependents before what they depend on: walk kinds in reverse manifest order.
+    for kind in reversed(KINDS):
+        driver = drivers.get(kind)
+        if driver is None or driver.ownership is None:
+            continue
+        for obs in observed.get(kind, []):
+            if obs.managed and obs.id not in matched.get(kind, set()):
+                out.append(
+                    Change(
+                        address=driver.address_of_observed(obs),
+                        action=Action.DELETE,
+                        reason="created by openstack-bootstrap and no longer in the manifest"
+                        " (--prune)",
+                        observed=obs,
+                        destructive=True,
+                    )
+                )
+    return out
