@@ -7,6 +7,7 @@ Exit codes: 0 success (plan: no changes), 1 error, 2 changes present (plan with
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 EXIT_OK = 0
@@ -29,6 +30,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="FILE|DIR")
     p.add_argument("--format", choices=("text", "dot", "mermaid"), default="text")
 
+    for verb, text in (
+        ("plan", "show what apply would change (a dry run against the live cloud)"),
+        ("apply", "make the cloud match the manifest (or apply a saved plan.json)"),
+    ):
+        p = sub.add_parser(verb, help=text)
+        p.add_argument("paths", nargs="+", metavar="FILE|DIR" + ("|PLAN.json" * (verb == "apply")))
+        p.add_argument("--cloud", help="cloud name in clouds.yaml (default: $OS_CLOUD)")
+        p.add_argument(
+            "--prune",
+            action="store_true",
+            help="also delete resources this tool created that the manifest no longer lists",
+        )
+        p.add_argument("-v", "--verbose", action="store_true", help="log API retries")
+    plan_p, apply_p = sub.choices["plan"], sub.choices["apply"]
+    plan_p.add_argument("--format", choices=("text", "json"), default="text")
+    plan_p.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 0 when there are no changes, 2 when there are, 1 on error",
+    )
+    plan_p.add_argument("--out", metavar="PLAN.json", help="save the plan for `apply PLAN.json`")
+    apply_p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    apply_p.add_argument(
+        "--parallelism", type=int, default=8, metavar="N", help="changes made at once (8)"
+    )
+    apply_p.add_argument(
+        "--allow-destroy",
+        action="store_true",
+        help="allow replacements that destroy data (rebuilding a server, re-creating a project)",
+    )
     return parser
 
 
@@ -47,9 +78,132 @@ def cmd_graph(args: argparse.Namespace) -> int:
     raise NotImplementedError
 
 
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _setup_logging(verbose: bool) -> None:
+    import logging
+
+    # Client libraries log request bodies at DEBUG: never go below INFO.
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+
+
+def _plan_from_args(args: argparse.Namespace, paths: list[str], prune: bool):
+    from bootstrap import engine
+    from bootstrap.cloud import Cloud
+
+    loaded = engine.load(paths)
+    cloud = Cloud.connect(args.cloud)
+    plan, resolver = engine.plan(cloud, loaded, prune=prune)
+    return loaded, cloud, plan, resolver
+
+
+def _report_error(exc: BaseException, secrets: list | None = None) -> int:
+    from bootstrap.errors import ManifestError
+    from bootstrap.model import mask_secrets
+
+    err = _console(stderr=True)
+    if isinstance(exc, ManifestError):
+        for d in exc.diagnostics:
+            err.print(d.format(), markup=False)
+        n = sum(1 for d in exc.diagnostics if d.is_error)
+        err.print(f"{n} error(s): nothing was read or changed in the cloud.", markup=False)
+    else:
+        err.print(f"error: {mask_secrets(str(exc), secrets or [])}", markup=False)
+    return EXIT_ERROR
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from bootstrap.errors import BootstrapError
+    from bootstrap.render_plan import plan_json, print_plan
+
+    _setup_logging(args.verbose)
+    secrets: list = []
+    try:
+        loaded, _cloud, plan, _ = _plan_from_args(args, args.paths, args.prune)
+        secrets = loaded.manifest.secrets()
+    except BootstrapError as exc:
+        return _report_error(exc, secrets)
+    if args.out:
+        doc = plan.to_json(loaded.manifest.files)
+        doc["prune"] = args.prune
+        with open(args.out, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=2)
+    if args.format == "json":
+        print(plan_json(plan, loaded.manifest.files))
+    else:
+        print_plan(_console(), plan)
+        if args.out:
+            _console().print(f"Saved the plan to {args.out}; `bootstrap apply {args.out}`.")
+    if args.detailed_exitcode and plan.has_changes:
+        return EXIT_CHANGES
+    return EXIT_OK
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    import time
+
+    from bootstrap import engine
+    from bootstrap.apply import Applier
+    from bootstrap.errors import BootstrapError
+    from bootstrap.model import mask_secrets
+    from bootstrap.render_plan import print_apply_summary, print_plan
+
+    _setup_logging(args.verbose)
+    out = _console()
+    saved = None
+    paths, prune = args.paths, args.prune
+    if len(paths) == 1 and paths[0].endswith(".json"):
+        with open(paths[0], encoding="utf-8") as fh:
+            saved = json.load(fh)
+        paths, prune = saved.get("manifest_files") or [], bool(saved.get("prune"))
+    secrets: list = []
+    try:
+        loaded, cloud, plan, resolver = _plan_from_args(args, paths, prune)
+        secrets = loaded.manifest.secrets()
+        if saved is not None:
+            engine.check_saved_plan(saved, plan)
+        print_plan(out, plan)
+        if not plan.has_changes:
+            return EXIT_OK
+        engine.preflight(cloud, plan)
+        if not args.yes and saved is None:
+            if not sys.stdin.isatty():
+                raise BootstrapError("not a terminal: pass --yes to apply without asking")
+            if input("Apply these changes? [y/N] ").strip().lower() not in ("y", "yes"):
+                out.print("Nothing changed.")
+                return EXIT_OK
+        start = time.monotonic()
+        before = cloud.counter.total
+        applier = Applier(cloud, engine.instantiate_drivers(), resolver, args.allow_destroy)
+
+        def on_event(change, status, error):
+            if status == "start":
+                return
+            colour = "red" if status in ("failed", "skipped") else "green"
+            out.print(f"  [{colour}]{status:>9}[/{colour}] {change.address}", highlight=False)
+
+        result = applier.apply(plan, args.parallelism, on_event)
+    except BootstrapError as exc:
+        return _report_error(exc, secrets)
+    print_apply_summary(
+        out,
+        result,
+        cloud.counter.total - before,
+        time.monotonic() - start,
+        lambda text: mask_secrets(text, secrets),
+    )
+    return EXIT_OK if result.ok else EXIT_ERROR
+
+
 COMMANDS = {
     "validate": cmd_validate,
     "graph": cmd_graph,
+    "plan": cmd_plan,
+    "apply": cmd_apply,
 }
 
 

@@ -54,9 +54,9 @@ class Driver:
     # "tags", "description", or None when the kind has no place for a marker.
     ownership: ClassVar[str | None] = None
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, register: bool = True, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "kind" in cls.__dict__:
+        if register and "kind" in cls.__dict__:
             if cls.kind in _REGISTRY and _REGISTRY[cls.kind] is not cls:
                 raise TypeError(f"two drivers for kind {cls.kind!r}")
             _REGISTRY[cls.kind] = cls

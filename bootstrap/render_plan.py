@@ -1,0 +1,105 @@
+"""Human output of plans and apply runs (rich): coloured symbols, field diffs, summaries."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from bootstrap.apply import FAILED, ApplyResult, skipped_by
+from bootstrap.model import MASK
+from bootstrap.plan import Action, Change, FieldDiff, Plan
+
+STYLE = {
+    Action.CREATE: "green",
+    Action.UPDATE: "yellow",
+    Action.REPLACE: "magenta",
+    Action.DELETE: "red",
+    Action.NOOP: "dim",
+}
+
+
+def fmt_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
+
+
+def fmt_field(d: FieldDiff, action: Action) -> str:
+    if d.sensitive:
+        before, after = MASK, MASK
+    else:
+        before, after = fmt_value(d.before), fmt_value(d.after)
+    if action is Action.CREATE:
+        return f"{d.field}: {after}"
+    return f"{d.field}: {before} -> {after}"
+
+
+def change_lines(change: Change) -> list[str]:
+    style = STYLE[change.action]
+    reason = ""
+    if change.action in (Action.REPLACE, Action.DELETE) and change.reason:
+        reason = f"  [dim]({escape(change.reason)})[/dim]"
+    head = f"[{style}]{change.action.symbol:>3} {escape(str(change.address))}[/{style}]{reason}"
+    lines = [head]
+    for d in change.fields:
+        lines.append(f"      {escape(fmt_field(d, change.action))}")
+    if change.destructive and change.action is Action.REPLACE:
+        lines.append("      [bold red]destroys data: needs --allow-destroy[/bold red]")
+    return lines
+
+
+def summary_line(plan: Plan) -> str:
+    c = plan.counts()
+    return (
+        f"Plan: {c['create']} to create, {c['update']} to update, {c['replace']} to replace, "
+        f"{c['delete']} to delete, {c['no-op']} unchanged."
+    )
+
+
+def print_plan(console: Console, plan: Plan) -> None:
+    for change in plan.changes:
+        if change.is_change:
+            for line in change_lines(change):
+                console.print(line, highlight=False)
+    if not plan.has_changes:
+        console.print("[green]No changes.[/green] The cloud matches the manifest.")
+    console.print(summary_line(plan), highlight=False)
+    console.print(
+        f"[dim]Read live state with {plan.requests} API requests in "
+        f"{plan.read_seconds:.2f} s.[/dim]",
+        highlight=False,
+    )
+
+
+def plan_json(plan: Plan, files: list[str]) -> str:
+    return json.dumps(plan.to_json(files), indent=2, sort_keys=False)
+
+
+def print_apply_summary(
+    console: Console, result: ApplyResult, requests: int, seconds: float, mask
+) -> None:
+    s = result.summary()
+    console.print(
+        f"Apply: {s['created']} created, {s['updated']} updated, {s['replaced']} replaced, "
+        f"{s['deleted']} deleted, {s['unchanged']} unchanged, {s['failed']} failed, "
+        f"{s['skipped']} skipped. [dim]({requests} API requests, {seconds:.1f} s)[/dim]",
+        highlight=False,
+    )
+    skipped = skipped_by(result)
+    for r in result.results.values():
+        if r.outcome != FAILED:
+            continue
+        console.print(f"[red]error:[/red] {escape(mask(str(r.error)))}", highlight=False)
+        deps = skipped.get(str(r.address), [])
+        if deps:
+            console.print(
+                f"       skipped because of it: {escape(', '.join(sorted(deps)))}",
+                highlight=False,
+            )

@@ -1,0 +1,117 @@
+"""In-memory fakes of the project's own interfaces (drivers and the cloud handle).
+
+They keep the real drivers' declarations and pure logic (identity, desired, diff) and
+replace only the I/O methods, recording every call so tests can check the protocol.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+
+import networkx as nx
+
+from bootstrap.drivers.base import registry
+from bootstrap.errors import CloudError
+from bootstrap.model import Manifest, Resource
+from bootstrap.plan import Observed
+
+
+class Counter:
+    def __init__(self):
+        self.total = 0
+        self.writes = 0
+
+
+class MemoryCloud:
+    """Live state as {kind: {id: fields}}; `fail` maps (op, name) to an exception."""
+
+    def __init__(self):
+        self.store: dict[str, dict[str, dict]] = defaultdict(dict)
+        self.calls: list[tuple[str, str, str]] = []
+        self.fail: dict[tuple[str, str], list[BaseException]] = {}
+        self.lose_response: set[str] = set()  # names whose create succeeds but "times out"
+        self.counter = Counter()
+        self.roles = {"admin"}
+        self._ids = itertools.count(1)
+
+    def new_id(self) -> str:
+        return f"id-{next(self._ids)}"
+
+    def _maybe_fail(self, op: str, name: str) -> None:
+        errors = self.fail.get((op, name))
+        if errors:
+            raise errors.pop(0)
+
+    def record(self, op: str, kind: str, name: str) -> None:
+        self.calls.append((op, kind, name))
+        self.counter.total += 1
+        if op != "list":
+            self.counter.writes += 1
+
+    def writes(self) -> list[tuple[str, str, str]]:
+        return [c for c in self.calls if c[0] != "list"]
+
+
+def fake_driver_class(kind: str):
+    real = registry()[kind]
+
+    class Fake(real, register=False):
+        def read_all(self, cloud, resources):
+            cloud.record("list", kind, "*")
+            out = []
+            for i, f in cloud.store[kind].items():
+                fields = {k: v for k, v in f.items() if k != "_managed"}
+                out.append(Observed(i, fields, managed=bool(f.get("_managed"))))
+            return out
+
+        def create(self, cloud, resource, desired, resolver):
+            name = str(resource.address)
+            cloud.record("create", kind, name)
+            cloud._maybe_fail("create", name)
+            ident = self.identity(resource, resolver) or {}
+            live_id = cloud.new_id()
+            cloud.store[kind][live_id] = {**ident, **desired, "_managed": True}
+            if name in cloud.lose_response:
+                cloud.lose_response.discard(name)
+                raise CloudError("connection reset", name, None, retryable=True)
+            fields = {k: v for k, v in cloud.store[kind][live_id].items() if k != "_managed"}
+            return Observed(live_id, fields, managed=True)
+
+        def update(self, cloud, resource, observed, changed, resolver):
+            name = str(resource.address)
+            cloud.record("update", kind, name)
+            cloud._maybe_fail("update", name)
+            cloud.store[kind][observed.id].update(changed)
+
+        def delete(self, cloud, observed):
+            cloud.record("delete", kind, observed.id)
+            cloud._maybe_fail("delete", observed.id)
+            cloud.store[kind].pop(observed.id)
+
+    Fake.__name__ = f"Fake{real.__name__}"
+    return Fake
+
+
+def fake_drivers() -> dict:
+    return {kind: fake_driver_class(kind)() for kind in registry()}
+
+
+def resource(kind: str, spec: dict, state: str = "present") -> Resource:
+    cls = registry()[kind]
+    return Resource(cls.address(spec), spec, state)
+
+
+def manifest_of(*resources: Resource) -> Manifest:
+    return Manifest(resources={r.address: r for r in resources})
+
+
+def graph_of(manifest: Manifest) -> nx.DiGraph:
+    g = nx.DiGraph()
+    for r in manifest:
+        g.add_node(r.address, resource=r)
+    for r in manifest:
+        for ref in r.refs():
+            if ref.address in manifest.resources:
+                g.add_edge(ref.address, r.address)
+    return g

@@ -1,0 +1,221 @@
+"""The engine against in-memory fakes of the drivers: plan/apply protocol and guarantees."""
+
+from __future__ import annotations
+
+import pytest
+
+from bootstrap import engine
+from bootstrap.apply import CREATED, FAILED, SKIPPED, Applier
+from bootstrap.errors import CloudError, DestructiveChangeRefused, StalePlan
+from bootstrap.model import Address, Ref, Secret
+from bootstrap.plan import Action
+from tests.unit.fakes import MemoryCloud, fake_drivers, graph_of, manifest_of, resource
+
+DEFAULT = Ref(Address("domains", ("Default",)))
+
+
+def proj(name, **kw):
+    return resource("projects", {"name": name, **kw})
+
+
+def user(name, project=None, **kw):
+    spec = {"name": name, **kw}
+    if project:
+        spec["default_project"] = Ref(Address("projects", (project,)))
+    return resource("users", spec)
+
+
+def grant(role, user_name, project):
+    return resource(
+        "role_assignments",
+        {
+            "role": Ref(Address("roles", (role,))),
+            "user": Ref(Address("users", (user_name,))),
+            "project": Ref(Address("projects", (project,))),
+        },
+    )
+
+
+def role(name):
+    return resource("roles", {"name": name})
+
+
+@pytest.fixture
+def cloud():
+    c = MemoryCloud()
+    c.store["domains"]["default"] = {"name": "Default"}
+    return c
+
+
+def run_plan(cloud, manifest, prune=False, drivers=None):
+    drivers = drivers or fake_drivers()
+    loaded = engine.Loaded(manifest, graph_of(manifest))
+    return engine.plan(cloud, loaded, prune=prune, drivers=drivers)
+
+
+def run_apply(cloud, manifest, allow_destroy=False, prune=False, parallelism=4):
+    drivers = fake_drivers()
+    plan, resolver = run_plan(cloud, manifest, prune, drivers)
+    result = Applier(cloud, drivers, resolver, allow_destroy).apply(plan, parallelism)
+    return plan, result
+
+
+def acme():
+    return manifest_of(
+        proj("acme", description="Acme Corp"),
+        role("acme-admin"),
+        user("alice", "acme", email="alice@example.org"),
+        grant("acme-admin", "alice", "acme"),
+    )
+
+
+def test_first_apply_creates_everything_then_converged(cloud):
+    plan, result = run_apply(cloud, acme())
+    assert [c.action for c in plan.changes].count(Action.CREATE) == 4
+    assert result.ok and result.count(CREATED) == 4
+    # The assignment was granted with the ids created earlier in the same run.
+    (assignment,) = cloud.store["role_assignments"].values()
+    (user_id,) = cloud.store["users"]
+    assert assignment["user_id"] == user_id
+    assert cloud.store["users"][user_id]["default_project"] in cloud.store["projects"]
+
+    writes_before = len(cloud.writes())
+    plan2, result2 = run_apply(cloud, acme())
+    assert not plan2.has_changes
+    assert len(cloud.writes()) == writes_before, "a converged cloud must see 0 writes"
+
+
+def test_reads_one_list_per_kind(cloud):
+    run_apply(cloud, acme())
+    cloud.calls.clear()
+    run_plan(cloud, acme())
+    lists = [c for c in cloud.calls if c[0] == "list"]
+    assert sorted(k for _, k, _ in lists) == [
+        "domains", "projects", "role_assignments", "roles", "users",
+    ]
+
+
+def test_drift_is_planned_exactly_and_converged(cloud):
+    run_apply(cloud, acme())
+    (pid,) = cloud.store["projects"]
+    cloud.store["projects"][pid]["description"] = "changed by hand"
+    plan, _ = run_plan(cloud, acme())
+    changed = [c for c in plan.changes if c.is_change]
+    assert [(str(c.address), c.action) for c in changed] == [("projects.acme", Action.UPDATE)]
+    assert [(d.field, d.before, d.after) for d in changed[0].fields] == [
+        ("description", "changed by hand", "Acme Corp")
+    ]
+    run_apply(cloud, acme())
+    assert cloud.store["projects"][pid]["description"] == "Acme Corp"
+    assert not run_plan(cloud, acme())[0].has_changes
+
+
+def test_absent_deletes_once(cloud):
+    run_apply(cloud, acme())
+    gone = manifest_of(proj("acme", description="Acme Corp"), user("alice", state="absent"))
+    gone.resources[Address("users", ("alice",))].state = "absent"
+    plan, result = run_apply(cloud, gone)
+    assert [c.action for c in plan.changes if c.is_change] == [Action.DELETE]
+    assert not cloud.store["users"]
+    writes = len(cloud.writes())
+    plan2, _ = run_apply(cloud, gone)
+    assert not plan2.has_changes and len(cloud.writes()) == writes
+
+
+def test_failure_skips_only_dependents(cloud):
+    m = manifest_of(
+        proj("broken"), user("bob", "broken"), proj("fine"), user("carol", "fine")
+    )
+    cloud.fail[("create", "projects.broken")] = [CloudError("bad request", status=400)]
+    _, result = run_apply(cloud, m)
+    outcomes = {str(a): r.outcome for a, r in result.results.items()}
+    assert outcomes == {
+        "projects.broken": FAILED,
+        "users.bob": SKIPPED,
+        "projects.fine": CREATED,
+        "users.carol": CREATED,
+    }
+    assert str(result.results[Address("users", ("bob",))].error).endswith(
+        "skipped because projects.broken failed"
+    )
+    assert len(result.failed) == 1  # the root cause, once
+
+
+def test_lost_create_response_is_adopted_not_duplicated(cloud):
+    cloud.lose_response.add("projects.acme")
+    _, result = run_apply(cloud, manifest_of(proj("acme")))
+    assert result.ok
+    assert len(cloud.store["projects"]) == 1
+    assert [c[0] for c in cloud.calls if c[1] == "projects"].count("create") == 1
+
+
+def test_transient_update_error_is_retried(cloud, monkeypatch):
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    run_apply(cloud, manifest_of(proj("acme", description="a")))
+    cloud.fail[("update", "projects.acme")] = [CloudError("busy", status=503, retryable=True)]
+    _, result = run_apply(cloud, manifest_of(proj("acme", description="b")))
+    assert result.ok
+    (p,) = cloud.store["projects"].values()
+    assert p["description"] == "b"
+
+
+def test_client_error_is_not_retried(cloud):
+    cloud.fail[("create", "projects.acme")] = [CloudError("nope", status=400)]
+    _, result = run_apply(cloud, manifest_of(proj("acme")))
+    assert not result.ok
+    assert [c for c in cloud.calls if c[0] == "create"] == [("create", "projects", "projects.acme")]
+
+
+def test_destructive_replace_refused_without_flag(cloud):
+    run_apply(cloud, manifest_of(proj("parent"), proj("child")))
+    moved = manifest_of(proj("parent"), proj("child", parent=Ref(Address("projects", ("parent",)))))
+    writes = len(cloud.writes())
+    with pytest.raises(DestructiveChangeRefused) as err:
+        run_apply(cloud, moved)
+    assert "projects.child" in str(err.value)
+    assert len(cloud.writes()) == writes, "a refused plan must change nothing"
+    _, result = run_apply(cloud, moved, allow_destroy=True)
+    assert result.ok and result.summary()["replaced"] == 1
+
+
+def test_saved_plan_refused_after_cloud_changed(cloud):
+    run_apply(cloud, manifest_of(proj("acme", description="a")))
+    m = manifest_of(proj("acme", description="b"))
+    saved, _ = run_plan(cloud, m)
+    doc = saved.to_json([])
+    engine.check_saved_plan(doc, run_plan(cloud, m)[0])  # unchanged: accepted
+    (pid,) = cloud.store["projects"]
+    cloud.store["projects"][pid]["description"] = "meddled"
+    with pytest.raises(StalePlan, match="projects.acme"):
+        engine.check_saved_plan(doc, run_plan(cloud, m)[0])
+
+
+def test_prune_deletes_only_what_the_tool_created(cloud):
+    run_apply(cloud, manifest_of(proj("keep"), proj("drop")))
+    cloud.store["projects"]["foreign"] = {"name": "foreign", "domain_id": "default"}
+    plan, result = run_apply(cloud, manifest_of(proj("keep")), prune=True)
+    deleted = [c for c in plan.changes if c.action is Action.DELETE]
+    assert [c.observed.fields["name"] for c in deleted] == ["drop"]
+    names = sorted(f["name"] for f in cloud.store["projects"].values())
+    assert names == ["foreign", "keep"]
+    plan2, _ = run_plan(cloud, manifest_of(proj("keep")))
+    assert not plan2.has_changes  # without --prune nothing is deleted
+
+
+def test_password_is_write_only_and_masked(cloud):
+    m = manifest_of(user("alice", password=Secret("hunter22", "env:PW")))
+    plan, _ = run_plan(cloud, m)
+    text = repr(plan.to_json([]))
+    assert "hunter22" not in text and "(sensitive)" in text
+    run_apply(cloud, m)
+    # on_create: a password is never compared, so a re-plan is clean.
+    assert not run_plan(cloud, m)[0].has_changes
+
+
+def test_ambiguous_live_resources_are_an_error(cloud):
+    cloud.store["projects"]["a"] = {"name": "dup", "domain_id": "default"}
+    cloud.store["projects"]["b"] = {"name": "dup", "domain_id": "default"}
+    from bootstrap.errors import AmbiguousResource
+
+    with pytest.raises(AmbiguousResource, match="projects.dup"):
+        run_plan(cloud, manifest_of(proj("dup")))
