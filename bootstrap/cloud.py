@@ -40,8 +40,13 @@ class RequestCounter:
         self.by_method: Counter[str] = Counter()
 
     def hook(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        request = response.request
+        # Token requests are POSTs but change nothing: count them apart from writes.
+        method = (
+            "AUTH" if request.path_url.split("?")[0].endswith("/auth/tokens") else (request.method)
+        )
         with self._lock:
-            self.by_method[response.request.method] += 1
+            self.by_method[method] += 1
 
     @property
     def total(self) -> int:
@@ -50,8 +55,9 @@ class RequestCounter:
 
     @property
     def writes(self) -> int:
+        """Requests that may change the cloud (not GET/HEAD, not token requests)."""
         with self._lock:
-            return sum(n for m, n in self.by_method.items() if m not in ("GET", "HEAD"))
+            return sum(n for m, n in self.by_method.items() if m not in ("GET", "HEAD", "AUTH"))
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
@@ -59,10 +65,10 @@ class RequestCounter:
 
 
 class Cloud:
-    def __init__(self, region: Any):
+    def __init__(self, region: Any, session: Any = None, counter: RequestCounter | None = None):
         self.region = region
-        self.session = region.get_session()
-        self.counter = RequestCounter()
+        self.session = session or region.get_session()
+        self.counter = counter or RequestCounter()
         self.session.session.hooks.setdefault("response", []).append(self.counter.hook)
         self.region_name = region.get_region_name() or None
         self.interface = region.get_interface() or "public"
@@ -75,9 +81,7 @@ class Cloud:
         from keystoneauth1 import exceptions as ks_exc
 
         try:
-            config = openstack.config.OpenStackConfig(
-                config_files=config_files, load_envvars=True
-            )
+            config = openstack.config.OpenStackConfig(config_files=config_files, load_envvars=True)
             region = config.get_one(cloud=cloud)
         except (ks_exc.MissingRequiredOptions, openstack.exceptions.ConfigException) as exc:
             raise ConfigError(f"cannot load cloud credentials: {exc}") from None
@@ -123,8 +127,12 @@ class Cloud:
     def sdk(self) -> Any:
         import openstack.connection
 
-        conn = openstack.connection.Connection(config=self.region)
-        return conn
+        if self.session is self.region.get_session():
+            return openstack.connection.Connection(config=self.region)
+        # A project-scoped twin: same cloud, its own session.
+        return openstack.connection.Connection(
+            session=self.session, region_name=self.region_name, interface=self.interface
+        )
 
     @property
     def network(self) -> Any:
@@ -150,6 +158,43 @@ class Cloud:
     @property
     def auth_url(self) -> str:
         return self.region.config["auth"]["auth_url"]
+
+    def for_project(self, project_id: str) -> Cloud:
+        """The same user with a token scoped to another project (e.g. to boot servers there).
+
+        Nova creates a server in the project of the token, so a server that the manifest
+        puts in project X needs a token scoped to X: the user needs a role on X.
+        """
+        if project_id == self.project_id:
+            return self
+        with self._lock:
+            cached = self._scoped.get(project_id)
+            if cached is not None:
+                return cached
+            from keystoneauth1 import loading
+            from keystoneauth1 import session as ks_session
+
+            auth_type = self.region.config.get("auth_type") or "password"
+            if auth_type not in ("password", "v3password", "token", "v3token"):
+                raise ConfigError(
+                    f"cannot act in project {project_id} with auth type {auth_type!r}: "
+                    "use password credentials, or credentials scoped to that project"
+                )
+            options = {
+                k: v
+                for k, v in self.region.config["auth"].items()
+                if not k.startswith("project_")
+                and k not in ("domain_id", "domain_name", "system_scope")
+            }
+            options["project_id"] = project_id
+            loader = loading.get_plugin_loader(auth_type)
+            plugin = loader.load_from_options(**options)
+            session = ks_session.Session(
+                auth=plugin, verify=self.session.verify, cert=self.session.cert
+            )
+            scoped = Cloud(self.region, session=session, counter=self.counter)
+            self._scoped[project_id] = scoped
+            return scoped
 
 
 def status_of(exc: BaseException) -> int | None:
