@@ -80,7 +80,9 @@ def check_destructive(plan: Plan, allow_destroy: bool) -> None:
     """Replaces that lose data need --allow-destroy; refused before the first write."""
     if allow_destroy:
         return
-    refused = [c for c in plan.changes if c.action is Action.REPLACE and c.destructive]
+    refused = [
+        c for c in plan.changes if c.destructive and c.action in (Action.REPLACE, Action.UPDATE)
+    ]
     if refused:
         raise DestructiveChangeRefused(
             [str(c.address) for c in refused], [c.reason for c in refused]
@@ -188,13 +190,9 @@ class Applier:
         self.allow_destroy = allow_destroy
         self._lock = threading.Lock()
         # Re-reads one kind's live state (to find a create whose response was lost).
-        self.reread = reread or (
-            lambda res: self.drivers[res.kind].read_all(self.cloud, [res])
-        )
+        self.reread = reread or (lambda res: self.drivers[res.kind].read_all(self.cloud, [res]))
 
-    def apply(
-        self, plan: Plan, parallelism: int = 8, on_event: Event | None = None
-    ) -> ApplyResult:
+    def apply(self, plan: Plan, parallelism: int = 8, on_event: Event | None = None) -> ApplyResult:
         check_destructive(plan, self.allow_destroy)
         changes = plan.by_address()
         graph = execution_graph(plan)
@@ -232,9 +230,9 @@ class Applier:
                 obs = self._create(driver, resource, address)
                 self.resolver.set(change.address, obs.id)
                 return CREATED
+            if now.destructive and not self.allow_destroy and now.action is not Action.DELETE:
+                raise DestructiveChangeRefused([address], [now.reason])
             if now.action is Action.REPLACE:
-                if now.destructive and not self.allow_destroy:
-                    raise DestructiveChangeRefused([address], [now.reason])
                 assert observed is not None
                 self._delete(driver, observed, address)
                 self.resolver.forget(change.address)

@@ -89,6 +89,10 @@ class Driver:
     # --- runtime: pure parts ----------------------------------------------------------
     # A replace of this kind loses data or wiring (set False where a replace is harmless).
     replace_is_destructive: ClassVar[bool] = True
+    # Updatable fields whose in-place change destroys data or disrupts the resource (a
+    # server's image means a rebuild, its flavor a resize): such an update needs
+    # --allow-destroy, like a destructive replace.
+    destructive_fields: ClassVar[frozenset[str]] = frozenset()
 
     def identity(self, resource: Resource, resolver: Resolver) -> dict[str, Any] | None:
         """Observed field values that single out this resource; None if a part is unknown.
@@ -204,14 +208,19 @@ class Driver:
                 observed=observed,
                 destructive=self.replace_is_destructive,
             )
+        disruptive = [d.field for d in diffs if d.field in self.destructive_fields]
         return Change(
             resource.address,
             Action.UPDATE,
             diffs,
-            reason="fields differ",
+            reason=self.update_reason(disruptive) if disruptive else "fields differ",
             resource=resource,
             observed=observed,
+            destructive=bool(disruptive),
         )
+
+    def update_reason(self, fields: list[str]) -> str:
+        return f"changing {', '.join(fields)} disrupts the {self.kind[:-1]} in place"
 
     def replace_reason(self, fields: list[str]) -> str:
         names = ", ".join(fields)
