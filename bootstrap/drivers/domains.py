@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from bootstrap.cloud import classify
 from bootstrap.drivers._keystone import is_managed, marker, text
 from bootstrap.drivers.base import Driver
+from bootstrap.errors import Forbidden
 from bootstrap.plan import Observed
 
 
@@ -23,7 +25,14 @@ class DomainDriver(Driver):
         return text(value) if field_name == "description" else value
 
     def read_all(self, cloud, resources):
-        return [self.observe(d) for d in cloud.keystone.domains.list()]
+        try:
+            return [self.observe(d) for d in cloud.keystone.domains.list()]
+        except Exception as exc:
+            # A non-admin may not list domains; it needs them only to know the Default
+            # domain's id, which the engine then assumes is "default".
+            if resources or not isinstance(classify(exc), Forbidden):
+                raise
+            return []
 
     def create(self, cloud, resource, desired, resolver):
         d = cloud.keystone.domains.create(

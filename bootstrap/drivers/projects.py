@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bootstrap.cloud import classify
 from bootstrap.drivers._keystone import is_managed, marker, text
 from bootstrap.drivers.base import Driver
 from bootstrap.errors import Forbidden
@@ -40,9 +41,7 @@ class ProjectDriver(Driver):
     def read_all(self, cloud, resources):
         try:
             projects = cloud.keystone.projects.list()
-        except Exception as exc:  # noqa: BLE001
-            from bootstrap.cloud import classify
-
+        except Exception as exc:
             if not isinstance(classify(exc), Forbidden):
                 raise
             # A non-admin may not list projects but may list its own.
