@@ -74,6 +74,8 @@ class Cloud:
         self.interface = region.get_interface() or "public"
         self._lock = threading.Lock()
         self._scoped: dict[str, Cloud] = {}
+        # Per-connection state drivers share across threads (e.g. the server status poller).
+        self._shared: dict[str, Any] = {}
 
     @classmethod
     def connect(cls, cloud: str | None = None, config_files: list[str] | None = None) -> Cloud:
@@ -193,8 +195,20 @@ class Cloud:
                 auth=plugin, verify=self.session.verify, cert=self.session.cert
             )
             scoped = Cloud(self.region, session=session, counter=self.counter)
+            scoped._shared = self._shared  # one poller/registry for the whole connection
             self._scoped[project_id] = scoped
             return scoped
+
+    def shared(self, key: str, factory: Callable[[], T]) -> T:
+        """The object stored under `key` for this connection, made by `factory` once.
+
+        Drivers keep cross-thread state here instead of in globals (project-scoped twins
+        share it with the Cloud they came from).
+        """
+        with self._lock:
+            if key not in self._shared:
+                self._shared[key] = factory()
+            return self._shared[key]
 
 
 def status_of(exc: BaseException) -> int | None:
