@@ -91,7 +91,7 @@ class CloudError(BootstrapError):
 
     def __str__(self) -> str:
         where = f"{self.address}: " if self.address else ""
-        code = f" (HTTP {self.status})" if self.status else ""
+        code = f" (HTTP {self.status})" if self.status and "(HTTP" not in self.message else ""
         return f"{where}{self.message}{code}"
 
 
