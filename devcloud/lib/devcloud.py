@@ -1,0 +1,1312 @@
+#!/usr/bin/env python3
+"""devcloud: a real, throwaway OpenStack on 127.0.0.1 (``devcloud/up``, ``down``, ``status``).
+
+Keystone, Glance (file store), Placement, Nova (api, conductor, scheduler, compute with an
+emulated hypervisor), Neutron (ML2/OVN with Debian's ovn-central), RabbitMQ and MariaDB, all
+listening on 127.0.0.1 or unix sockets, every API behind keystonemiddleware.
+
+Stdlib only: it runs with the system python3 before the cloud's own virtualenv exists.
+State (default ``<repo>/.devcloud``, env DEVCLOUD_STATE): venv/ etc/ data/ logs/ run/
+clouds.yaml. Every process is started in its own session; run/<name>.pid records its pid and
+start time, and ``down`` signals only those process groups.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import fcntl
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+LIB = Path(__file__).resolve().parent  # devcloud/lib
+DEVCLOUD = LIB.parent  # devcloud/
+REPO = DEVCLOUD.parent
+NOVA_HOST = 'devcloud'  # nova [DEFAULT]host == the OVN fake chassis name
+REGION = 'RegionOne'
+RABBIT_NODE = 'devcloud@localhost'
+APT_PACKAGES = ('rabbitmq-server', 'ovn-central', 'mariadb-server',
+                'python3-venv', 'python3-dev', 'build-essential')
+DATABASES = ('keystone', 'glance', 'nova_api', 'nova_cell0', 'nova_cell1', 'placement',
+             'neutron')
+DEFAULT_PORTS = {  # DEVCLOUD_<NAME>_PORT
+    'keystone': 5000, 'glance': 9292, 'nova': 8774, 'placement': 8778, 'neutron': 9696,
+    'rabbit': 5683, 'rabbit_dist': 25683, 'epmd': 4369,
+}
+# Patience: CI machines are slow and noisy. Every wait is bounded but generous.
+WAIT = int(os.environ.get('DEVCLOUD_WAIT', '300'))  # seconds per readiness wait
+SYNC_WAIT = int(os.environ.get('DEVCLOUD_SYNC_WAIT', '900'))  # per schema sync
+TAIL = 40
+
+# service name -> (port key or None, log files: primary first)
+SERVICES = {
+    'epmd': ('epmd', ['epmd.stdout']),
+    'rabbitmq': ('rabbit', [f'rabbit/{RABBIT_NODE}.log', 'rabbitmq.stdout']),
+    'mysqld': (None, ['mysqld.log', 'mysqld.stdout']),
+    'ovsdb-nb': (None, ['ovn/ovsdb-nb.log', 'ovsdb-nb.stdout']),
+    'ovsdb-sb': (None, ['ovn/ovsdb-sb.log', 'ovsdb-sb.stdout']),
+    'ovn-northd': (None, ['ovn/ovn-northd.log', 'ovn-northd.stdout']),
+    'fake-ovn-controller': (None, ['fake-ovn-controller.stdout']),
+    'keystone': ('keystone', ['keystone.log', 'keystone.stdout']),
+    'placement-api': ('placement', ['placement-api.log', 'placement-api.stdout']),
+    'glance-api': ('glance', ['glance-api.log', 'glance-api.stdout']),
+    'neutron-api': ('neutron', ['neutron-api.log', 'neutron-api.stdout']),
+    'nova-api': ('nova', ['nova-api.log', 'nova-api.stdout']),
+    'nova-conductor': (None, ['nova-conductor.log', 'nova-conductor.stdout']),
+    'nova-scheduler': (None, ['nova-scheduler.log', 'nova-scheduler.stdout']),
+    'nova-compute': (None, ['nova-compute.log', 'nova-compute.stdout']),
+}
+OPENSTACK_SERVICES = ('nova-compute', 'nova-scheduler', 'nova-conductor', 'nova-api',
+                      'neutron-api', 'glance-api', 'placement-api', 'keystone')
+INFRA_SERVICES = ('fake-ovn-controller', 'ovn-northd', 'ovsdb-sb', 'ovsdb-nb', 'rabbitmq',
+                  'mysqld', 'epmd')
+
+T0 = time.monotonic()
+
+
+def log(msg):
+    print(f'[devcloud {time.monotonic() - T0:6.1f}s] {msg}', flush=True)
+
+
+class Failure(Exception):
+    """A step failed; ``service`` names the culprit whose logs are shown."""
+
+    def __init__(self, msg, service=None, logs=None):
+        super().__init__(msg)
+        self.service = service
+        self.logs = logs
+
+
+# ----------------------------------------------------------------------------- settings
+class Settings:
+    def __init__(self, env=None):
+        env = os.environ if env is None else env
+        self.state = Path(env.get('DEVCLOUD_STATE') or REPO / '.devcloud').absolute()
+        self.ports = {k: int(env.get(f'DEVCLOUD_{k.upper()}_PORT', v))
+                      for k, v in DEFAULT_PORTS.items()}
+        self.admin_pw = env.get('DEVCLOUD_ADMIN_PASSWORD', 'secret')
+        self.service_pw = env.get('DEVCLOUD_SERVICE_PASSWORD', 'service-secret')
+        self.demo_pw = env.get('DEVCLOUD_DEMO_PASSWORD', 'demo-secret')
+        self.python = env.get('DEVCLOUD_PYTHON', 'python3')  # interpreter for the cloud venv
+        self.venv = self.state / 'venv'
+        self.etc = self.state / 'etc'
+        self.data = self.state / 'data'
+        self.logs = self.state / 'logs'
+        self.run = self.state / 'run'
+
+    def as_dict(self):
+        return {'ports': self.ports, 'admin_pw': self.admin_pw, 'service_pw': self.service_pw,
+                'demo_pw': self.demo_pw, 'python': self.python}
+
+    @classmethod
+    def saved(cls):
+        """The settings the running cloud was started with (for status/down)."""
+        s = cls()
+        f = s.etc / 'devcloud.json'
+        if f.exists():
+            d = json.loads(f.read_text())
+            s.ports.update(d.get('ports', {}))
+            s.admin_pw = d.get('admin_pw', s.admin_pw)
+            s.service_pw = d.get('service_pw', s.service_pw)
+            s.demo_pw = d.get('demo_pw', s.demo_pw)
+        return s
+
+    def url(self, name):
+        return f'http://127.0.0.1:{self.ports[name]}'
+
+    @property
+    def auth_url(self):
+        return self.url('keystone') + '/v3'
+
+    def dburl(self, db):
+        return (f'mysql+pymysql://root@localhost/{db}?unix_socket={self.run}/mysqld.sock'
+                '&charset=utf8mb4')
+
+
+# ----------------------------------------------------------------------------- processes
+def proc_stat(pid):
+    """(state, pgid, starttime) of a live pid, None if gone."""
+    try:
+        raw = Path(f'/proc/{pid}/stat').read_text()
+    except (OSError, ValueError):
+        return None
+    fields = raw.rsplit(')', 1)[1].split()
+    return fields[0], int(fields[2]), fields[19]
+
+
+def group_members(pgid):
+    """Live (non-zombie) pids of a process group."""
+    out = []
+    for p in os.listdir('/proc'):
+        if p.isdigit():
+            st = proc_stat(int(p))
+            if st and st[1] == pgid and st[0] != 'Z':
+                out.append(int(p))
+    return out
+
+
+class Procs:
+    """Pid records in run/<name>.pid: {"pid", "start", "fp"} (start = /proc starttime)."""
+
+    def __init__(self, s: Settings):
+        self.s = s
+
+    def record(self, name):
+        try:
+            return json.loads((self.s.run / (f'{name}.pid')).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def pid(self, name):
+        """pid of our still-running process, else None (stale records never match)."""
+        rec = self.record(name)
+        if not rec:
+            return None
+        st = proc_stat(rec['pid'])
+        if st and st[0] != 'Z' and st[2] == rec['start'] and st[1] == rec['pid']:
+            return rec['pid']
+        return None
+
+    def launch(self, name, cmd, env, fp_extra=(), cwd=None):
+        """Start cmd in its own session unless it already runs with the same fingerprint.
+        Returns True when a new process was started."""
+        h = hashlib.sha256(json.dumps([cmd, sorted(env.items())]).encode())
+        for f in fp_extra:
+            h.update(Path(f).read_bytes() if Path(f).exists() else b'-')
+        fp = h.hexdigest()
+        if self.pid(name):
+            if self.record(name).get('fp') == fp:
+                return False
+            log(f'{name}: configuration changed, restarting it')
+            self.stop([name])
+        out = open(self.s.logs / (f'{name}.stdout'), 'ab')  # noqa: SIM115 (child keeps it)
+        try:
+            p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
+                                 stderr=subprocess.STDOUT, env=env, cwd=cwd or self.s.state,
+                                 start_new_session=True)
+        finally:
+            out.close()
+        st = proc_stat(p.pid)
+        rec = {'pid': p.pid, 'start': st[2] if st else '?', 'fp': fp, 'cmd': cmd[0],
+               'launched': time.time()}
+        (self.s.run / (f'{name}.pid')).write_text(json.dumps(rec) + '\n')
+        log(f'started {name} (pid {p.pid})')
+        return True
+
+    def stop(self, names, timeout=15.0):
+        """TERM the process groups of names at once, wait, then KILL what is left."""
+        groups = {}
+        for n in names:
+            pid = self.pid(n)
+            if pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGTERM)
+                groups[n] = pid
+            with contextlib.suppress(FileNotFoundError):
+                (self.s.run / (f'{n}.pid')).unlink()
+        deadline = time.monotonic() + timeout
+        while groups and time.monotonic() < deadline:
+            if not any(group_members(p) for p in groups.values()):
+                break
+            time.sleep(0.2)
+        for n, pid in groups.items():
+            if group_members(pid):
+                log(f'{n} did not stop within {timeout:.0f}s: SIGKILL')
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+        return list(groups)
+
+
+def tail(path, n=TAIL):
+    try:
+        with open(path, 'rb') as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 256 * 1024))
+            lines = f.read().decode('utf-8', 'replace').splitlines()
+    except OSError:
+        return None
+    return lines[-n:]
+
+
+def show_failure(s: Settings, exc: Failure):
+    print(f'\ndevcloud: FAILED: {exc}', file=sys.stderr)
+    paths = list(exc.logs or [])
+    if exc.service in SERVICES:
+        paths += [s.logs / f for f in SERVICES[exc.service][1]]
+    shown = 0
+    for p in paths:
+        lines = tail(p)
+        if lines:
+            print(f'devcloud: failed service: {exc.service or "?"}, log file: {p} '
+                  f'(last {len(lines)} lines):', file=sys.stderr)
+            for line in lines:
+                print('    ' + line, file=sys.stderr)
+            shown += 1
+            if shown == 2:
+                break
+    if not shown and paths:
+        print(f'devcloud: log files (empty or missing): {", ".join(map(str, paths))}',
+              file=sys.stderr)
+    print('devcloud: processes started so far keep running; `devcloud/status` shows them, '
+          '`devcloud/down` stops them.', file=sys.stderr)
+
+
+# ----------------------------------------------------------------------------- net helpers
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def request(method, url, body=None, headers=None, timeout=10):
+    """(status or None, headers, body bytes). Always with a timeout (a crash-looping
+    gunicorn still accepts connections)."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={'Content-Type': 'application/json', **(headers or {})})
+    try:
+        with _OPENER.open(req, timeout=timeout) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+    except (OSError, ValueError, http.client.HTTPException):
+        return None, {}, b''
+
+
+def port_in_use(port):
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(('127.0.0.1', port))
+        except OSError:
+            return True
+    return False
+
+
+def port_owner(port):
+    """'pid N (comm)' of the process listening on a TCP port, best effort."""
+    inodes = set()
+    for tbl in ('/proc/net/tcp', '/proc/net/tcp6'):
+        with contextlib.suppress(OSError), open(tbl) as f:
+            for line in list(f)[1:]:
+                parts = line.split()
+                if parts[3] == '0A' and int(parts[1].rsplit(':', 1)[1], 16) == port:
+                    inodes.add(parts[9])
+    for p in os.listdir('/proc'):
+        if not p.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f'/proc/{p}/fd'):
+                link = os.readlink(f'/proc/{p}/fd/{fd}')
+                if link.startswith('socket:[') and link[8:-1] in inodes:
+                    comm = Path(f'/proc/{p}/comm').read_text().strip()
+                    return int(p), comm
+    return None, None
+
+
+def unix_answers(path):
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(3)
+        try:
+            sock.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+def tcp_answers(port):
+    try:
+        with socket.create_connection(('127.0.0.1', port), timeout=3):
+            return True
+    except OSError:
+        return False
+
+
+def run(cmd, logfile, env=None, what=None, service=None, timeout=None):
+    """Run a setup command; its output goes to logfile; raise Failure on error."""
+    with open(logfile, 'ab') as out:
+        out.write(('\n$ ' + ' '.join(map(str, cmd)) + '\n').encode())
+        out.flush()
+        try:
+            rc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, env=env, timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            rc = f'timeout after {timeout}s'
+    if rc != 0:
+        raise Failure(f'{what or cmd[0]} failed ({rc})', service, [logfile])
+
+
+def sha(*parts):
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else str(p).encode())
+        h.update(b'\0')
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------- the cloud
+class Cloud:
+    def __init__(self, s: Settings):
+        self.s = s
+        self.procs = Procs(s)
+        self.env = self.base_env()
+
+    def base_env(self):
+        s = self.s
+        return {
+            'PATH': f'{s.venv}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+            'HOME': str(s.data / 'home'),
+            'LANG': 'C.UTF-8', 'LC_ALL': 'C.UTF-8',
+            'PYTHONWARNINGS': 'ignore::DeprecationWarning',
+            'OVN_NB_DB': f'unix:{s.run}/ovnnb_db.sock',
+            'OVN_SB_DB': f'unix:{s.run}/ovnsb_db.sock',
+        }
+
+    def rabbit_env(self):
+        s, p = self.s, self.s.ports
+        env = dict(self.env)
+        env.update({
+            'HOME': str(s.data / 'rabbit' / 'home'),
+            'RABBITMQ_NODENAME': RABBIT_NODE,
+            'RABBITMQ_NODE_IP_ADDRESS': '127.0.0.1',
+            'RABBITMQ_NODE_PORT': str(p['rabbit']),
+            'RABBITMQ_DIST_PORT': str(p['rabbit_dist']),
+            'RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS': '-kernel inet_dist_use_interface {127,0,0,1}',
+            'RABBITMQ_CONFIG_FILE': str(s.etc / 'rabbit' / 'rabbitmq.conf'),
+            'RABBITMQ_ENABLED_PLUGINS_FILE': str(s.etc / 'rabbit' / 'enabled_plugins'),
+            'RABBITMQ_MNESIA_BASE': str(s.data / 'rabbit' / 'mnesia'),
+            'RABBITMQ_LOG_BASE': str(s.logs / 'rabbit'),
+            'RABBITMQ_PID_FILE': str(s.run / 'rabbitmq-beam.pid'),
+            'RABBITMQ_CONF_ENV_FILE': '/dev/null',
+            'ERL_EPMD_ADDRESS': '127.0.0.1',
+            'ERL_EPMD_PORT': str(p['epmd']),
+        })
+        return env
+
+    # ------------------------------------------------------------------ checks + install
+    def check_ports(self):
+        """Refuse to start over a port held by a process we did not start."""
+        owners = {'keystone': 'keystone', 'glance': 'glance-api', 'nova': 'nova-api',
+                  'placement': 'placement-api', 'neutron': 'neutron-api',
+                  'rabbit': 'rabbitmq', 'rabbit_dist': 'rabbitmq', 'epmd': 'epmd'}
+        busy = []
+        for key, svc in owners.items():
+            port = self.s.ports[key]
+            if self.procs.pid(svc) or not port_in_use(port):
+                continue
+            pid, comm = port_owner(port)
+            if key == 'epmd' and (comm == 'epmd' or self.procs.pid('rabbitmq')):
+                continue  # a shared epmd is fine: our node only registers its name there
+            who = f'pid {pid} ({comm})' if pid else 'another process'
+            busy.append(f'127.0.0.1:{port} ({svc}, DEVCLOUD_{key.upper()}_PORT) is in use by {who}')
+        if busy:
+            raise Failure('refusing to start, port(s) taken by processes devcloud did not '
+                          'start:\n  ' + '\n  '.join(busy))
+
+    def apt(self):
+        q = subprocess.run(['dpkg-query', '-W', '-f=${Package} ${db:Status-Status}\n',
+                            *APT_PACKAGES], capture_output=True, text=True)
+        have = {ln.split()[0] for ln in q.stdout.splitlines() if ln.endswith(' installed')}
+        missing = [p for p in APT_PACKAGES if p not in have]
+        if not missing:
+            return
+        log(f'apt-get install {" ".join(missing)} (packaged services kept from starting)')
+        logf = self.s.logs / 'apt-install.log'
+        prc = Path('/usr/sbin/policy-rc.d')
+        ours = not prc.exists()
+        if ours:  # Debian's mariadb/rabbitmq/ovn would start on install otherwise
+            prc.write_text('#!/bin/sh\nexit 101\n')
+            prc.chmod(0o755)
+        env = dict(os.environ, DEBIAN_FRONTEND='noninteractive')
+        try:
+            lock = ['-o', 'DPkg::Lock::Timeout=600']
+            run(['apt-get', *lock, 'update', '-q'], logf, env, 'apt-get update', 'apt',
+                timeout=1200)
+            run(['apt-get', *lock, 'install', '-y', '-q', '--no-install-recommends', *missing],
+                logf, env, 'apt-get install', 'apt', timeout=1800)
+        finally:
+            if ours:
+                prc.unlink()
+        log('apt packages installed')
+
+    def venv(self):
+        """The cloud's OWN virtualenv (never the tool's .venv), pinned; a marker holds the
+        hash of requirements + constraints + interpreter of the last good install."""
+        s = self.s
+        req, con = DEVCLOUD / 'requirements.txt', DEVCLOUD / 'constraints.txt'
+        py = shutil.which(s.python) or s.python
+        version = [py, '-c', 'import sys; print(sys.version)']
+        pyver = subprocess.run(version, capture_output=True, text=True).stdout.strip()
+        want = sha(req.read_bytes(), con.read_bytes(), pyver)
+        vpy, marker = s.venv / 'bin' / 'python', s.venv / '.devcloud-installed'
+        if vpy.exists() and marker.exists() and marker.read_text().strip() == want:
+            return want
+        if vpy.exists():
+            version[0] = vpy
+            have = subprocess.run(version, capture_output=True, text=True).stdout.strip()
+            if have != pyver:
+                log(f'the cloud venv was made with another python ({have}): recreating it')
+                shutil.rmtree(s.venv)
+        if vpy.exists():
+            log('updating the cloud venv to the pinned requirements')
+        else:
+            log(f'creating the cloud venv {s.venv} ({py}) + pinned pip install (1-4 min)')
+        logf = s.logs / 'pip-install.log'
+        if not vpy.exists():
+            run([py, '-m', 'venv', s.venv], logf, what='python -m venv', service='venv')
+        env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK='1')
+        for attempt in (1, 2, 3):  # registries hiccup; pip resumes from its cache
+            try:
+                run([s.venv / 'bin' / 'pip', 'install', '-q', '-c', con, '-r', req], logf, env,
+                    f'pip install (attempt {attempt})', 'venv', timeout=3600)
+                break
+            except Failure:
+                if attempt == 3:
+                    raise
+                log(f'pip install failed, retrying in 10s (see {logf})')
+                time.sleep(10)
+        self.check_uwsgi(pyver, logf)
+        marker.write_text(want + '\n')
+        log('cloud venv ready')
+        return want
+
+    def check_uwsgi(self, pyver, logf):
+        """uWSGI embeds libpython at build time; a wheel built (and cached by pip) for another
+        interpreter of the same tag cannot import the venv's stdlib. Rebuild it then."""
+        s = self.s
+        probe = s.venv / 'uwsgi-probe.py'
+        probe.write_text('import subprocess, sys\nprint("DEVCLOUD-PY", sys.version)\n')
+        try:
+            for attempt in (1, 2):
+                r = subprocess.run([s.venv / 'bin/uwsgi', '--home', s.venv, '--pyrun', probe],
+                                   capture_output=True, text=True, timeout=120,
+                                   stdin=subprocess.DEVNULL)
+                if f'DEVCLOUD-PY {pyver}' in r.stdout + r.stderr:
+                    return
+                with open(logf, 'a') as f:
+                    f.write(f'uwsgi probe failed:\n{r.stdout}\n{r.stderr}\n')
+                if attempt == 2:
+                    raise Failure('uWSGI in the cloud venv cannot run the venv python',
+                                  'venv', [logf])
+                log('uWSGI was built for another python: rebuilding it without the pip cache')
+                pin = [ln.strip() for ln in (DEVCLOUD / 'requirements.txt').read_text().split()
+                       if ln.lower().startswith('uwsgi')]
+                run([s.venv / 'bin/pip', 'install', '-q', '--no-cache-dir', '--force-reinstall',
+                     '--no-deps', *pin], logf, what='pip rebuild uwsgi', service='venv',
+                    timeout=1800)
+        finally:
+            probe.unlink()
+
+    # ------------------------------------------------------------------ configuration
+    def authsect(self, section, user):
+        return (f'[{section}]\nauth_type = password\nauth_url = {self.s.auth_url}\n'
+                f'project_name = service\nproject_domain_name = Default\n'
+                f'username = {user}\nuser_domain_name = Default\n'
+                f'password = {self.s.service_pw}\nregion_name = {REGION}\n')
+
+    def authtoken(self, user):
+        return self.authsect('keystone_authtoken', user) + (
+            f'www_authenticate_uri = {self.s.url("keystone")}\n'
+            'service_token_roles = service\nservice_token_roles_required = true\n')
+
+    def write(self, rel, text):
+        p = self.s.etc / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if not p.exists() or p.read_text() != text:
+            p.write_text(text)
+        return p
+
+    def write_configs(self):
+        s, P = self.s, self.s.ports
+        E, D, L, R, V = s.etc, s.data, s.logs, s.run, s.venv
+        rabbit_url = f'rabbit://guest:guest@127.0.0.1:{P["rabbit"]}/'
+        policy = '[oslo_policy]\nenforce_scope = false\nenforce_new_defaults = false\n'
+        for d in ('nova/lock', 'nova/instances', 'neutron/lock', 'glance/images',
+                  'glance/staging', 'glance/tasks', 'glance/cache', 'glance/lock', 'keystone',
+                  'home', 'rabbit/home', 'rabbit/mnesia', 'ovn'):
+            (D / d).mkdir(parents=True, exist_ok=True)
+        (L / 'ovn').mkdir(parents=True, exist_ok=True)
+        (L / 'rabbit').mkdir(parents=True, exist_ok=True)
+
+        self.write('keystone/keystone.conf', f"""[DEFAULT]
+debug = false
+log_file = {L}/keystone.log
+[database]
+connection = {s.dburl('keystone')}
+[identity]
+# bcrypt default is 12 rounds (~250 ms per password check); 4 = minimum, test cloud only
+password_hash_rounds = 4
+[cache]
+# ONE keystone process: an in-process cache stays coherent (token issue ~15 ms)
+enabled = true
+backend = dogpile.cache.memory
+[token]
+provider = fernet
+[fernet_tokens]
+key_repository = {D}/keystone/fernet-keys
+[fernet_receipts]
+key_repository = {D}/keystone/fernet-keys
+[credential]
+key_repository = {D}/keystone/credential-keys
+""")
+
+        self.write('glance/glance-api-paste.ini',
+                   (V / 'etc/glance/glance-api-paste.ini').read_text())
+        self.write('glance/glance-api.conf', f"""[DEFAULT]
+debug = false
+log_file = {L}/glance-api.log
+enabled_backends = fs:file
+image_cache_dir = {D}/glance/cache
+[database]
+connection = {s.dburl('glance')}
+[glance_store]
+default_backend = fs
+[fs]
+filesystem_store_datadir = {D}/glance/images/
+[os_glance_staging_store]
+filesystem_store_datadir = {D}/glance/staging/
+[os_glance_tasks_store]
+filesystem_store_datadir = {D}/glance/tasks/
+[paste_deploy]
+flavor = keystone
+config_file = {E}/glance/glance-api-paste.ini
+[oslo_concurrency]
+lock_path = {D}/glance/lock
+{policy}""" + self.authtoken('glance'))
+
+        self.write('placement/placement.conf', f"""[DEFAULT]
+debug = false
+log_file = {L}/placement-api.log
+[api]
+auth_strategy = keystone
+[placement_database]
+connection = {s.dburl('placement')}
+{policy}""" + self.authtoken('placement'))
+
+        self.write('nova/api-paste.ini', (V / 'etc/nova/api-paste.ini').read_text())
+        svc_user = self.authsect('service_user', 'nova').split('\n', 1)[1]
+        self.write('nova/nova.conf', f"""[DEFAULT]
+host = {NOVA_HOST}
+my_ip = 127.0.0.1
+state_path = {D}/nova
+instances_path = {D}/nova/instances
+log_dir = {L}
+debug = false
+# emulated hypervisor: nova.virt.fake.FakeDriverWithoutFakeNodes + cloud-init console
+# (devcloud/lib/devcloud_fake_driver.py; devcloud/lib/nova_compute.py adds it to nova.virt)
+compute_driver = devcloud_fake_driver.ConsoleKeysFakeDriver
+transport_url = {rabbit_url}
+# the fake driver plugs no VIFs; do not block boots on network-vif-plugged
+vif_plugging_is_fatal = false
+vif_plugging_timeout = 0
+enabled_apis = osapi_compute
+report_interval = 10
+service_down_time = 60
+heal_instance_info_cache_interval = -1
+graceful_shutdown_timeout = 5
+[api]
+auth_strategy = keystone
+[wsgi]
+api_paste_config = {E}/nova/api-paste.ini
+[api_database]
+connection = {s.dburl('nova_api')}
+[database]
+connection = {s.dburl('nova_cell1')}
+[oslo_concurrency]
+lock_path = {D}/nova/lock
+[conductor]
+workers = 1
+[scheduler]
+workers = 1
+discover_hosts_in_cells_interval = 10
+[filter_scheduler]
+enabled_filters = ComputeFilter,ImagePropertiesFilter
+[oslo_messaging_notifications]
+driver = noop
+{policy}[vnc]
+enabled = false
+[spice]
+enabled = false
+[serial_console]
+enabled = false
+[service_user]
+# X-Service-Token on calls made on behalf of a user (glance, neutron, placement)
+send_service_user_token = true
+{svc_user}{self.authtoken('nova')}{self.authsect('placement', 'placement')}\
+valid_interfaces = internal,public
+{self.authsect('neutron', 'neutron')}valid_interfaces = internal,public
+[glance]
+# nova 34 has no auth options here: glance calls carry the user's + the service token
+valid_interfaces = internal,public
+""")
+        self.write('nova/nova-api.conf', '[DEFAULT]\nlog_file = nova-api.log\n')
+
+        self.write('neutron/api-paste.ini', (V / 'etc/neutron/api-paste.ini').read_text())
+        self.write('neutron/neutron.conf', f"""[DEFAULT]
+debug = false
+host = {NOVA_HOST}
+log_dir = {L}
+log_file = neutron-api.log
+state_path = {D}/neutron
+api_paste_config = {E}/neutron/api-paste.ini
+auth_strategy = keystone
+core_plugin = ml2
+service_plugins = ovn-router
+allow_overlapping_ips = true
+transport_url = {rabbit_url}
+notify_nova_on_port_status_changes = true
+notify_nova_on_port_data_changes = true
+api_workers = 1
+rpc_workers = 0
+rpc_state_report_workers = 0
+# the fake chassis bumps nb_cfg only through fake_ovn_controller.sh: keep its agent "alive"
+agent_down_time = 86400
+dhcp_agent_notification = false
+[database]
+connection = {s.dburl('neutron')}
+[oslo_concurrency]
+lock_path = {D}/neutron/lock
+{policy}""" + self.authtoken('neutron') + self.authsect('nova', 'nova')
+            + 'endpoint_type = internal\n' + self.authsect('placement', 'placement')
+            + 'valid_interfaces = internal,public\n')
+        self.write('neutron/plugins/ml2/ml2_conf.ini', f"""[ml2]
+mechanism_drivers = ovn
+type_drivers = local,flat,vlan,geneve
+tenant_network_types = geneve
+extension_drivers = port_security
+overlay_ip_version = 4
+[ml2_type_geneve]
+vni_ranges = 1:65536
+max_header_size = 38
+[ml2_type_flat]
+flat_networks = public
+[ml2_type_vlan]
+# a flat network takes its physnet exclusively: the VLAN range lets admins create any
+# number of external networks on physnet "public" (provider:network_type vlan)
+network_vlan_ranges = public:100:999
+[securitygroup]
+enable_security_group = true
+[ovn]
+ovn_nb_connection = unix:{R}/ovnnb_db.sock
+ovn_sb_connection = unix:{R}/ovnsb_db.sock
+ovn_l3_scheduler = leastloaded
+ovn_metadata_enabled = false
+enable_distributed_floating_ip = false
+""")
+        self.write('neutron/uwsgi.ini', f"""[uwsgi]
+http-socket = 127.0.0.1:{P['neutron']}
+master = true
+processes = 1
+threads = 4
+enable-threads = true
+lazy-apps = true
+die-on-term = true
+thunder-lock = true
+buffer-size = 65535
+# plain http-socket breaks reused keep-alive connections: tell clients to close
+add-header = Connection: close
+# neutron's worker (ovsdbapp threads) ignores a graceful stop; default mercy is 60 s
+worker-reload-mercy = 3
+home = {V}
+pythonpath = {LIB}
+module = devcloud_wsgi:application
+env = DEVCLOUD_WSGI_APP=neutron.wsgi.api
+env = OS_NEUTRON_CONFIG_DIR={E}/neutron
+env = OS_NEUTRON_CONFIG_FILES=neutron.conf;plugins/ml2/ml2_conf.ini
+""")
+
+        self.write('mysql/my.cnf', f"""[mysqld]
+datadir = {D}/mysql
+socket = {R}/mysqld.sock
+pid-file = {R}/mysqld-self.pid
+log-error = {L}/mysqld.log
+skip-networking
+user = root
+innodb_buffer_pool_size = 64M
+innodb_log_file_size = 16M
+innodb_flush_log_at_trx_commit = 2
+max_connections = 500
+character-set-server = utf8mb4
+collation-server = utf8mb4_general_ci
+skip-name-resolve
+[client]
+socket = {R}/mysqld.sock
+""")
+        self.write('rabbit/rabbitmq.conf', f"""listeners.tcp.1 = 127.0.0.1:{P['rabbit']}
+loopback_users = none
+default_user = guest
+default_pass = guest
+""")
+        self.write('rabbit/enabled_plugins', '[].\n')
+        self.write('devcloud.json', json.dumps(s.as_dict(), indent=1) + '\n')
+        self.write_clouds_yaml()
+
+    def write_clouds_yaml(self):
+        s = self.s
+
+        def cloud(name, user, pw, project):
+            return f"""  {name}:
+    auth_type: password
+    auth:
+      auth_url: {s.auth_url}
+      username: {user}
+      password: {json.dumps(pw)}
+      project_name: {project}
+      user_domain_name: Default
+      project_domain_name: Default
+    region_name: {REGION}
+    interface: public
+    identity_api_version: 3
+"""
+        text = ('# devcloud (generated by devcloud/up)\n'
+                f'# export OS_CLIENT_CONFIG_FILE={s.state}/clouds.yaml OS_CLOUD=devcloud'
+                ' (or devcloud-demo)\nclouds:\n'
+                + cloud('devcloud', 'admin', s.admin_pw, 'admin')
+                + cloud('devcloud-demo', 'demo', s.demo_pw, 'demo'))
+        p = s.state / 'clouds.yaml'
+        if not p.exists() or p.read_text() != text:
+            p.write_text(text)
+            p.chmod(0o600)
+
+    # ------------------------------------------------------------------ waits
+    def wait(self, what, cond, service, timeout=WAIT, interval=0.25, logs=None):
+        """Poll cond() until true; fail naming the service if it dies or time runs out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            r = cond()
+            if r:
+                return r
+            if service in SERVICES and not self.procs.pid(service):
+                raise Failure(f'{service} died while waiting for {what}', service, logs)
+            if time.monotonic() > deadline:
+                raise Failure(f'timeout ({timeout}s) waiting for {what}', service, logs)
+            time.sleep(interval)
+
+    def wait_http(self, service, url):
+        self.wait(f'{service} to answer on {url}',
+                  lambda: request('GET', url, timeout=5)[0] is not None, service)
+
+    def token(self):
+        body = {'auth': {'identity': {'methods': ['password'], 'password': {'user': {
+            'name': 'admin', 'domain': {'id': 'default'}, 'password': self.s.admin_pw}}},
+            'scope': {'project': {'name': 'admin', 'domain': {'id': 'default'}}}}}
+        code, hdrs, _ = request('POST', self.s.auth_url + '/auth/tokens', body, timeout=30)
+        return hdrs.get('X-Subject-Token') if code == 201 else None
+
+    # ------------------------------------------------------------------ up
+    def up(self):
+        s = self.s
+        for d in (s.state, s.etc, s.data, s.logs, s.run):
+            d.mkdir(parents=True, exist_ok=True)
+        log(f'state {s.state}')
+        self.check_ports()
+        self.apt()
+        req_hash = self.venv()
+        self.write_configs()
+        self.start_infra()
+        syncs = self.start_schema_syncs(req_hash)
+        self.start_openstack(syncs, req_hash)
+
+    def start_infra(self):
+        s, E, D, L, R = self.s, self.s.etc, self.s.data, self.s.logs, self.s.run
+        env = self.env
+        # ---- epmd (ours unless one already serves the port) + rabbitmq
+        self.rabbit_wait = None
+        if not self.procs.pid('epmd') and not port_in_use(s.ports['epmd']):
+            epmd = shutil.which('epmd') or '/usr/bin/epmd'
+            self.procs.launch('epmd', [epmd, '-port', str(s.ports['epmd'])],
+                              dict(env, ERL_EPMD_ADDRESS='127.0.0.1'))
+        renv = self.rabbit_env()
+        if self.procs.launch('rabbitmq', ['/usr/lib/rabbitmq/bin/rabbitmq-server'], renv,
+                             fp_extra=[E / 'rabbit/rabbitmq.conf']):
+            result = {}
+
+            def await_rabbit():  # await_startup works only once the node is in epmd: retry
+                deadline = time.monotonic() + WAIT
+                while time.monotonic() < deadline:
+                    if not self.procs.pid('rabbitmq'):
+                        result['err'] = 'rabbitmq died during startup'
+                        return
+                    r = subprocess.run(
+                        ['/usr/lib/rabbitmq/bin/rabbitmqctl', '-q', '-n', RABBIT_NODE,
+                         'await_startup', '--timeout', '60'], env=renv,
+                        stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+                    if r.returncode == 0:
+                        result['ok'] = True
+                        return
+                    time.sleep(1)
+                result['err'] = f'timeout ({WAIT}s) waiting for rabbitmq await_startup'
+            t = threading.Thread(target=await_rabbit, daemon=True)
+            t.start()
+            self.rabbit_wait = (t, result)
+
+        # ---- mariadb: ONE server for every database, unix socket only
+        if not (D / 'mysql' / 'mysql').exists():
+            (D / 'mysql').mkdir(parents=True, exist_ok=True)
+            run(['mariadb-install-db', '--defaults-file=%s' % (E / 'mysql/my.cnf'), '--user=root',
+                 '--auth-root-authentication-method=normal'], L / 'mysql_install_db.log',
+                env, 'mariadb-install-db', 'mysqld')
+        self.procs.launch('mysqld', ['mariadbd', '--defaults-file=%s' % (E / 'mysql/my.cnf')],
+                          env, fp_extra=[E / 'mysql/my.cnf'])
+
+        # ---- OVN: NB + SB ovsdb-servers and northd on unix sockets
+        for db, schema in (('nb', 'ovn-nb'), ('sb', 'ovn-sb')):
+            f = D / 'ovn' / (f'ovn{db}_db.db')
+            if not f.exists():
+                run(['ovsdb-tool', 'create', f, f'/usr/share/ovn/{schema}.ovsschema'],
+                    L / 'ovn/ovsdb-tool.log', env, 'ovsdb-tool create', 'ovsdb-' + db)
+            self.procs.launch('ovsdb-' + db, [
+                'ovsdb-server', str(f), f'--remote=punix:{R}/ovn{db}_db.sock',
+                f'--unixctl={R}/ovsdb-{db}.ctl',
+                f'--log-file={L}/ovn/ovsdb-{db}.log', '--no-chdir'], env)
+        for db in ('nb', 'sb'):
+            sock = R / (f'ovn{db}_db.sock')
+            self.wait(f'the OVN {db.upper()} database socket {sock}',
+                      lambda sock=sock: unix_answers(sock), 'ovsdb-' + db)
+        self.procs.launch('ovn-northd', [
+            'ovn-northd', '--ovnnb-db=' + env['OVN_NB_DB'], '--ovnsb-db=' + env['OVN_SB_DB'],
+            f'--unixctl={R}/ovn-northd.ctl', f'--log-file={L}/ovn/ovn-northd.log',
+            '--no-chdir'], env)
+        self.fake_chassis()
+        self.procs.launch('fake-ovn-controller', [str(LIB / 'fake_ovn_controller.sh')],
+                          dict(env, DEVCLOUD_CHASSIS=NOVA_HOST),
+                          fp_extra=[LIB / 'fake_ovn_controller.sh'])
+
+        # ---- databases
+        my = ['mariadb', '--defaults-file=%s' % (E / 'mysql/my.cnf'), '-uroot']
+        self.wait(f'mariadb to accept connections on {R}/mysqld.sock',
+                  lambda: subprocess.run([*my, '-e', 'select 1'], capture_output=True,
+                                         timeout=30).returncode == 0, 'mysqld', interval=0.3)
+        sql = ''.join(f'CREATE DATABASE IF NOT EXISTS {db} CHARACTER SET utf8mb4;'
+                      for db in DATABASES)
+        run([*my, '-e', sql], L / 'mysql-create.log', env, 'CREATE DATABASE', 'mysqld')
+        log(f'mariadb + OVN up (fake chassis {NOVA_HOST})')
+
+    def fake_chassis(self):
+        """A chassis named after nova's host in the SB DB (+ Chassis_Private, so neutron sees
+        a live OVN agent); fake_ovn_controller.sh claims its port bindings."""
+        env, logf = self.env, self.s.logs / 'ovn/chassis.log'
+        sb = ['ovn-sbctl', '--timeout=60']
+        run([*sb, '--may-exist', 'chassis-add', NOVA_HOST, 'geneve', '127.0.0.1'], logf, env,
+            'ovn-sbctl chassis-add', 'ovsdb-sb')
+        run([*sb, 'set', 'chassis', NOVA_HOST, 'hostname=' + NOVA_HOST,
+             'external_ids:ovn-bridge-mappings=public:br-ex',
+             'other_config:ovn-bridge-mappings=public:br-ex',
+             'external_ids:ovn-cms-options=enable-chassis-as-gw',
+             'other_config:ovn-cms-options=enable-chassis-as-gw'], logf, env,
+            'ovn-sbctl set chassis', 'ovsdb-sb')
+
+        def find(table):
+            return subprocess.run([*sb, '--bare', '--columns', '_uuid', 'find', table,
+                                   'name=' + NOVA_HOST], env=env, capture_output=True,
+                                  text=True).stdout.strip()
+        if not find('chassis_private'):
+            run([*sb, 'create', 'Chassis_Private', 'name=' + NOVA_HOST,
+                 'chassis=' + find('chassis'), 'nb_cfg=0'], logf, env,
+                'ovn-sbctl create Chassis_Private', 'ovsdb-sb')
+
+    def start_schema_syncs(self, req_hash):
+        """Each DB's schema in parallel; data/.sync-<name> = hash of pins + config of the last
+        successful run, so a warm start skips them."""
+        s, E, D, L, V = self.s, self.s.etc, self.s.data, self.s.logs, self.s.venv
+        km = [str(V / 'bin/keystone-manage'), '--config-file', str(E / 'keystone/keystone.conf')]
+        nm = [str(V / 'bin/nova-manage'), '--config-file', str(E / 'nova/nova.conf')]
+        ks = s.url('keystone') + '/v3'
+
+        def nova_cells(logf, env):
+            cells = subprocess.run([*nm, 'cell_v2', 'list_cells'], env=env, capture_output=True,
+                                   text=True).stdout
+            if ' cell0 ' not in cells:
+                run([*nm, 'cell_v2', 'map_cell0', '--database_connection',
+                     s.dburl('nova_cell0')], logf, env, 'nova-manage map_cell0', 'sync-nova')
+            if ' cell1 ' not in cells:
+                run([*nm, 'cell_v2', 'create_cell', '--name', 'cell1'], logf, env,
+                    'nova-manage create_cell', 'sync-nova')
+
+        def keystone_keys(logf, env):
+            for kind, d in (('fernet_setup', 'fernet-keys'), ('credential_setup',
+                                                              'credential-keys')):
+                if not (D / 'keystone' / d / '0').exists():
+                    run([*km, kind, '--keystone-user', 'root', '--keystone-group', 'root'],
+                        logf, env, 'keystone-manage ' + kind, 'sync-keystone')
+
+        jobs = {
+            'keystone': (E / 'keystone/keystone.conf', s.admin_pw + ks, [
+                [*km, 'db_sync'], keystone_keys,
+                [*km, 'bootstrap', '--bootstrap-username', 'admin', '--bootstrap-password',
+                 s.admin_pw, '--bootstrap-project-name', 'admin', '--bootstrap-role-name',
+                 'admin', '--bootstrap-service-name', 'keystone', '--bootstrap-region-id',
+                 REGION, '--bootstrap-public-url', ks, '--bootstrap-internal-url', ks]]),
+            'placement': (E / 'placement/placement.conf', '', [
+                [str(V / 'bin/placement-manage'), '--config-file',
+                 str(E / 'placement/placement.conf'), 'db', 'sync']]),
+            'glance': (E / 'glance/glance-api.conf', '', [
+                [str(V / 'bin/glance-manage'), '--config-file',
+                 str(E / 'glance/glance-api.conf'), 'db', 'sync']]),
+            'neutron': (E / 'neutron/neutron.conf', '', [
+                [str(V / 'bin/neutron-db-manage'), '--config-file',
+                 str(E / 'neutron/neutron.conf'), '--config-file',
+                 str(E / 'neutron/plugins/ml2/ml2_conf.ini'), 'upgrade', 'heads']]),
+            'nova': (E / 'nova/nova.conf', '', [
+                [*nm, 'api_db', 'sync'], nova_cells, [*nm, 'db', 'sync']]),
+        }
+        syncs = {}
+        for name, (conf, extra, steps) in jobs.items():
+            mark = sha(req_hash, extra, conf.read_bytes())
+            mfile = D / (f'.sync-{name}')
+            if mfile.exists() and mfile.read_text().strip() == mark \
+                    and not os.environ.get('DEVCLOUD_FORCE_DBSYNC'):
+                continue
+            logf = L / (f'sync-{name}.log')
+            result = {}
+
+            def job(steps=steps, logf=logf, mfile=mfile, mark=mark, result=result, name=name):
+                try:
+                    for st in steps:
+                        if callable(st):
+                            st(logf, self.env)
+                        else:
+                            run(st, logf, self.env, f'{name} schema sync ({st[-1]})',
+                                'sync-' + name, timeout=SYNC_WAIT)
+                    mfile.write_text(mark + '\n')
+                    result['ok'] = True
+                except Failure as e:
+                    result['err'] = e
+                except Exception as e:  # noqa: BLE001 - reported by the waiter
+                    result['err'] = Failure(f'{name} schema sync: {e!r}', 'sync-' + name,
+                                            [logf])
+            t = threading.Thread(target=job, daemon=True)
+            t.start()
+            syncs[name] = (t, result, logf)
+        if syncs:
+            log(f'schema sync running in parallel: {", ".join(syncs)}')
+        else:
+            log('schemas up to date')
+        return syncs
+
+    def wait_sync(self, syncs, name):
+        if name not in syncs:
+            return
+        t, result, logf = syncs.pop(name)
+        t.join(SYNC_WAIT + 60)
+        if 'ok' not in result:
+            err = result.get('err') or Failure(f'timeout ({SYNC_WAIT}s) in {name} schema sync',
+                                               'sync-' + name, [logf])
+            err.logs = err.logs or [logf]
+            raise err
+        log(f'{name} schema synced')
+
+    def start_openstack(self, syncs, req_hash):
+        s, E, L, V = self.s, self.s.etc, self.s.logs, self.s.venv
+        env = self.env
+        gunicorn = [str(V / 'bin/gunicorn'), '--pythonpath', str(LIB), '-w', '1',
+                    '--threads', '4', '-k', 'gthread', '--timeout', '120',
+                    '--graceful-timeout', '2', '--no-control-socket']
+        nova_conf = ['--config-file', str(E / 'nova/nova.conf')]
+        venv_fp = [V / '.devcloud-installed']
+        conductor_started = {}
+
+        def start_conductor_scheduler():
+            nlog = L / 'nova-conductor.log'
+            size = nlog.stat().st_size if nlog.exists() else 0
+            nova_fp = [E / 'nova/nova.conf', *venv_fp]
+            if self.procs.launch('nova-conductor', [str(V / 'bin/nova-conductor'), *nova_conf],
+                                 env, nova_fp):
+                conductor_started['offset'] = size
+            self.procs.launch('nova-scheduler', [str(V / 'bin/nova-scheduler'), *nova_conf],
+                              env, nova_fp)
+
+        # conductor/scheduler need only their DBs (+ rabbit, which oslo.messaging retries):
+        # start them early, they take seconds to import
+        if 'nova' not in syncs:
+            start_conductor_scheduler()
+
+        # ---- keystone + registration
+        self.wait_sync(syncs, 'keystone')
+        self.procs.launch('keystone', [
+            *gunicorn, '-b', f'127.0.0.1:{s.ports["keystone"]}', '--name', 'keystone',
+            'devcloud_wsgi:application'],
+            dict(env, DEVCLOUD_WSGI_APP='keystone.wsgi.api',
+                 OS_KEYSTONE_CONFIG_FILES=str(E / 'keystone/keystone.conf')),
+            [E / 'keystone/keystone.conf', *venv_fp])
+        self.wait_http('keystone', s.auth_url)
+        log(f'keystone answers on {s.auth_url}')
+        self.register()
+
+        # ---- the other APIs, each as soon as its schema is there
+        self.wait_sync(syncs, 'placement')
+        self.procs.launch('placement-api', [
+            *gunicorn, '-b', f'127.0.0.1:{s.ports["placement"]}', '--name', 'placement-api',
+            'devcloud_wsgi:application'],
+            dict(env, DEVCLOUD_WSGI_APP='placement.wsgi.api',
+                 OS_PLACEMENT_CONFIG_DIR=str(E / 'placement')),
+            [E / 'placement/placement.conf', *venv_fp])
+        self.wait_sync(syncs, 'glance')
+        self.procs.launch('glance-api', [
+            *gunicorn, '-b', f'127.0.0.1:{s.ports["glance"]}', '--name', 'glance-api',
+            'devcloud_wsgi:application'],
+            dict(env, DEVCLOUD_WSGI_APP='glance.wsgi.api', OS_GLANCE_CONFIG_DIR=str(E / 'glance')),
+            [E / 'glance/glance-api.conf', E / 'glance/glance-api-paste.ini', *venv_fp])
+        self.wait_sync(syncs, 'neutron')
+        self.procs.launch('neutron-api', [str(V / 'bin/uwsgi'), '--ini',
+                                          str(E / 'neutron/uwsgi.ini')], env,
+                          [E / 'neutron/uwsgi.ini', E / 'neutron/neutron.conf',
+                           E / 'neutron/plugins/ml2/ml2_conf.ini', *venv_fp])
+        self.wait_sync(syncs, 'nova')
+        start_conductor_scheduler()
+        # nova's WSGI app loads its paste pipeline from the FIRST of OS_NOVA_CONFIG_FILES
+        self.procs.launch('nova-api', [
+            *gunicorn, '-b', f'127.0.0.1:{s.ports["nova"]}', '--name', 'nova-api',
+            'devcloud_wsgi:application'],
+            dict(env, DEVCLOUD_WSGI_APP='nova.wsgi.osapi_compute',
+                 OS_NOVA_CONFIG_DIR=str(E / 'nova'),
+                 OS_NOVA_CONFIG_FILES='api-paste.ini;nova.conf;nova-api.conf'),
+            [E / 'nova/nova.conf', E / 'nova/api-paste.ini', *venv_fp])
+
+        if self.rabbit_wait:
+            t, result = self.rabbit_wait
+            t.join(WAIT + 150)
+            if 'ok' not in result:
+                raise Failure(result.get('err', 'rabbitmq did not start'), 'rabbitmq')
+            log('rabbitmq up')
+        elif not self.procs.pid('rabbitmq'):
+            raise Failure('rabbitmq is not running', 'rabbitmq')
+
+        # nova-compute pings the conductor at start with a 10 s timeout: launch it once the
+        # conductor's import phase is over
+        if 'offset' in conductor_started:
+            nlog, off = L / 'nova-conductor.log', conductor_started['offset']
+
+            def conductor_ready():
+                with contextlib.suppress(OSError), open(nlog, 'rb') as f:
+                    f.seek(off)
+                    return b'Starting conductor node' in f.read()
+                return False
+            self.wait('nova-conductor to start', conductor_ready, 'nova-conductor')
+        compute_t0 = datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%dT%H:%M:%S')
+        compute_new = self.procs.launch(
+            'nova-compute', [str(V / 'bin/python'), str(LIB / 'nova_compute.py'), *nova_conf],
+            env, [E / 'nova/nova.conf', LIB / 'nova_compute.py', LIB / 'devcloud_fake_driver.py',
+                  *venv_fp])
+
+        for svc, key in (('placement-api', 'placement'), ('glance-api', 'glance'),
+                         ('neutron-api', 'neutron'), ('nova-api', 'nova')):
+            self.wait_http(svc, s.url(key) + '/')
+        # authtoken really enforced: no token -> 401 everywhere
+        for svc, url in (('glance-api', s.url('glance') + '/v2/images'),
+                         ('nova-api', s.url('nova') + '/v2.1/flavors'),
+                         ('placement-api', s.url('placement') + '/resource_providers'),
+                         ('neutron-api', s.url('neutron') + '/v2.0/networks')):
+            code = self.wait(f'{svc} to answer {url}',
+                             lambda url=url: request('GET', url, timeout=30)[0], svc)
+            if code != 401:
+                raise Failure(f'{url} without a token returned {code} (expected 401)', svc)
+        log('all 5 APIs answer (401 without a token)')
+
+        # ---- ready for boots: RP in placement, host mapped, heartbeat newer than launch
+        tok = self.wait('an admin token from keystone', self.token, 'keystone', interval=1)
+        hdr = {'X-Auth-Token': tok}
+
+        def rp_visible():
+            code, _, body = request('GET', s.url('placement') + '/resource_providers?name='
+                                 + NOVA_HOST, headers=hdr, timeout=30)
+            return code == 200 and bool(json.loads(body).get('resource_providers'))
+        self.wait("nova-compute's resource provider in placement", rp_visible, 'nova-compute',
+                  interval=0.5)
+        marker = s.data / '.discovered'
+        if compute_new or not marker.exists():
+            run([str(V / 'bin/nova-manage'), *nova_conf, 'cell_v2', 'discover_hosts'],
+                L / 'nova-manage.log', env, 'nova-manage cell_v2 discover_hosts', 'nova-compute',
+                timeout=WAIT)
+            marker.write_text(f'{NOVA_HOST}\n')
+
+        def heartbeat():
+            # after a restart os-services shows "up" from the previous run's heartbeat; a boot
+            # sent before init_host has finished goes to ERROR
+            code, _, body = request('GET', s.url('nova') + '/v2.1/os-services?binary=nova-compute',
+                                 headers=hdr, timeout=30)
+            if code != 200:
+                return False
+            for svc in json.loads(body).get('services', []):
+                if svc['host'] == NOVA_HOST and svc['state'] == 'up' and \
+                        (not compute_new or (svc.get('updated_at') or '')[:19] >= compute_t0):
+                    return True
+            return False
+        self.wait('a nova-compute heartbeat', heartbeat, 'nova-compute', interval=0.5)
+        log(f'READY: export OS_CLIENT_CONFIG_FILE={s.state}/clouds.yaml OS_CLOUD=devcloud'
+            ' (or devcloud-demo)')
+
+    def register(self):
+        s = self.s
+        catalog = [
+            ['keystone', 'identity', s.auth_url, 'OpenStack Identity'],
+            ['glance', 'image', s.url('glance'), 'OpenStack Image'],
+            ['nova', 'compute', s.url('nova') + '/v2.1', 'OpenStack Compute'],
+            ['placement', 'placement', s.url('placement'), 'Placement API'],
+            ['neutron', 'network', s.url('neutron'), 'OpenStack Networking'],
+        ]
+        cfg = json.dumps({'auth_url': s.auth_url, 'region': REGION, 'catalog': catalog})
+        sync_mark = s.data / '.sync-keystone'
+        mark = sha(s.admin_pw, s.service_pw, s.demo_pw, cfg,
+                   (LIB / 'register.py').read_bytes(),
+                   sync_mark.read_bytes() if sync_mark.exists() else b'')
+        mfile = s.data / '.registered'
+        if mfile.exists() and mfile.read_text().strip() == mark:
+            return
+        env = dict(self.env, DEVCLOUD_REGISTER=cfg, DEVCLOUD_ADMIN_PASSWORD=s.admin_pw,
+                   DEVCLOUD_SERVICE_PASSWORD=s.service_pw, DEVCLOUD_DEMO_PASSWORD=s.demo_pw)
+        logf = s.logs / 'register.log'
+        for attempt in (1, 2, 3):
+            try:
+                run([str(s.venv / 'bin/python'), str(LIB / 'register.py')], logf, env,
+                    'keystone registration (lib/register.py)', 'keystone', timeout=WAIT)
+                break
+            except Failure:
+                if attempt == 3:
+                    raise
+                time.sleep(3)
+        mfile.write_text(mark + '\n')
+        log('keystone: service users, catalog and demo user registered')
+
+    # ------------------------------------------------------------------ down
+    def down(self, purge=False):
+        s = self.s
+        stopped = self.procs.stop(OPENSTACK_SERVICES)
+        stopped += self.procs.stop(INFRA_SERVICES)
+        for pat in ('*.ctl', '*.sock', 'rabbitmq-beam.pid', 'mysqld-self.pid'):
+            for f in s.run.glob(pat):
+                f.unlink()
+        log('stopped: %s' % (', '.join(stopped) if stopped else 'nothing was running'))
+        if purge:
+            for d in (s.data, s.logs, s.etc, s.run):
+                shutil.rmtree(d, ignore_errors=True)
+            with contextlib.suppress(FileNotFoundError):
+                (s.state / 'clouds.yaml').unlink()
+            log(f'purged data, logs, configs (kept the venv {s.venv})')
+
+    # ------------------------------------------------------------------ status
+    def status(self):
+        s = self.s
+        tok = None
+        if self.procs.pid('keystone'):
+            tok = self.token()
+        rows, ok = [], True
+        checks = {
+            'keystone': s.auth_url, 'placement-api': s.url('placement') + '/',
+            'glance-api': s.url('glance') + '/versions', 'neutron-api': s.url('neutron') + '/',
+            'nova-api': s.url('nova') + '/',
+        }
+        for name, (pkey, _logs) in SERVICES.items():
+            pid = self.procs.pid(name)
+            port = s.ports[pkey] if pkey else None
+            answer = ''
+            if name in checks:
+                code = request('GET', checks[name], timeout=5)[0]
+                answer = f'HTTP {code}' if code else 'no answer'
+                ok &= bool(code)
+            elif name == 'rabbitmq':
+                up = tcp_answers(port)
+                answer = 'amqp port open' if up else 'no answer'
+                ok &= up
+            elif name == 'mysqld':
+                up = unix_answers(s.run / 'mysqld.sock')
+                answer = 'socket answers' if up else 'no answer'
+                ok &= up
+            elif name in ('ovsdb-nb', 'ovsdb-sb'):
+                up = unix_answers(s.run / (f'ovn{name[-2:]}_db.sock'))
+                answer = 'socket answers' if up else 'no answer'
+                ok &= up
+            elif name == 'epmd':
+                if not pid:  # optional: a shared epmd is fine
+                    answer = 'shared/external' if tcp_answers(port) else 'no answer'
+                    rows.append((name, '-', 'n/a', port, answer))
+                    continue
+            elif name == 'nova-compute' and tok:
+                code, _, body = request('GET', s.url('nova') + '/v2.1/os-services?binary='
+                                     'nova-compute', headers={'X-Auth-Token': tok}, timeout=10)
+                if code == 200:
+                    st = [x['state'] for x in json.loads(body)['services']
+                          if x['host'] == NOVA_HOST]
+                    answer = 'service %s' % (st[0] if st else 'not registered')
+                    ok &= st == ['up']
+            ok &= bool(pid)
+            rows.append((name, pid or '-', 'alive' if pid else 'DEAD', port or '', answer))
+        if tok is None:
+            ok = False
+        print(f'devcloud state {s.state}')
+        fmt = '{:<20} {:>8}  {:<6} {:>6}  {}'
+        print(fmt.format('SERVICE', 'PID', 'STATE', 'PORT', 'CHECK'))
+        for r in rows:
+            print(fmt.format(*r))
+        print(f'keystone admin token: {"ok" if tok else "FAILED"}')
+        print(f'overall: {"UP" if ok else "NOT UP"}')
+        return 0 if ok else 1
+
+
+@contextlib.contextmanager
+def state_lock(s: Settings):
+    """One up/down at a time per state folder (make targets and people run them at once)."""
+    s.state.mkdir(parents=True, exist_ok=True)
+    with open(s.state / '.lock', 'a+') as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            log(f'waiting for another devcloud up/down on {s.state} ({f.read().strip()})')
+            fcntl.flock(f, fcntl.LOCK_EX)
+            log('got the devcloud lock')
+        f.seek(0)
+        f.truncate()
+        f.write(f'pid {os.getpid()}: {" ".join(sys.argv[1:])}\n')
+        f.flush()
+        yield
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog='devcloud', description=__doc__.split('\n\n')[0])
+    sub = ap.add_subparsers(dest='cmd', required=True)
+    sub.add_parser('up', help='install (first time) and start the cloud; idempotent')
+    d = sub.add_parser('down', help='stop what up started')
+    d.add_argument('--purge', action='store_true', help='also delete data, logs and configs')
+    sub.add_parser('status', help='show services; exit 0 only if all are up')
+    args = ap.parse_args(argv)
+    if os.geteuid() != 0 and args.cmd == 'up':
+        print('devcloud: up must run as root (apt, services run as root)', file=sys.stderr)
+        return 2
+    s = Settings() if args.cmd == 'up' else Settings.saved()
+    cloud = Cloud(s)
+    try:
+        if args.cmd == 'up':
+            with state_lock(s):
+                cloud.up()
+            log('up done in %.1fs' % (time.monotonic() - T0))
+            return 0
+        if args.cmd == 'down':
+            if not s.state.exists():
+                log(f'nothing to do: {s.state} does not exist')
+                return 0
+            with state_lock(s):
+                cloud.down(args.purge)
+            log('down done in %.1fs' % (time.monotonic() - T0))
+            return 0
+        return cloud.status()
+    except Failure as e:
+        show_failure(s, e)
+        return 1
+    except KeyboardInterrupt:
+        print('\ndevcloud: interrupted', file=sys.stderr)
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())
