@@ -70,12 +70,55 @@ def main(argv: list[str] | None = None) -> int:
     return handler(args)
 
 
+def _load_and_graph(paths: list[str]):
+    """Manifest, dependency graph (None when unusable) and every diagnostic of both."""
+    from bootstrap import graph as graph_mod
+    from bootstrap import manifest as manifest_mod
+
+    manifest, diagnostics = manifest_mod.load(paths)
+    g = None
+    if manifest is not None:
+        g, more = graph_mod.build(manifest)
+        diagnostics = diagnostics + more
+    return manifest, g, diagnostics
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    """Offline check: schema, references, secrets, cycles. Exit 1 on any error."""
+    from bootstrap import render
+    from bootstrap.model import mask_secrets
+
+    manifest, _g, diagnostics = _load_and_graph(args.paths)
+    resources = len(manifest) if manifest is not None else 0
+    files = len(manifest.files) if manifest is not None else 0
+    if args.format == "json":
+        text = render.validate_json(diagnostics, resources)
+    else:
+        text = render.validate_text(diagnostics, resources, files)
+    print(mask_secrets(text, manifest.secrets() if manifest is not None else []))
+    return EXIT_ERROR if any(d.is_error for d in diagnostics) else EXIT_OK
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    """Stages (text) or the graph (dot, mermaid) on stdout; diagnostics on stderr."""
+    from bootstrap import graph as graph_mod
+    from bootstrap import render
+    from bootstrap.model import mask_secrets
+
+    manifest, g, diagnostics = _load_and_graph(args.paths)
+    secrets = manifest.secrets() if manifest is not None else []
+    if diagnostics:
+        text = render.diagnostics_text(diagnostics)
+        print(mask_secrets(text, secrets), file=sys.stderr)
+    if g is None or any(d.is_error for d in diagnostics):
+        resources = len(manifest) if manifest is not None else 0
+        files = len(manifest.files) if manifest is not None else 0
+        print(render.validate_summary(diagnostics, resources, files), file=sys.stderr)
+        return EXIT_ERROR
+    stages = graph_mod.stages(g)
+    draw = {"text": render.graph_text, "dot": render.graph_dot, "mermaid": render.graph_mermaid}
+    print(mask_secrets(draw[args.format](g, stages), secrets))
+    return EXIT_OK
 
 
 def _console(stderr: bool = False):
@@ -147,10 +190,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
     import time
 
     from bootstrap import engine
-    from bootstrap.apply import Applier
+    from bootstrap.apply import Applier, check_destructive
     from bootstrap.errors import BootstrapError
     from bootstrap.model import mask_secrets
-    from bootstrap.render_plan import print_apply_summary, print_plan
+    from bootstrap.render_plan import ApplyProgress, print_apply_summary, print_plan
 
     _setup_logging(args.verbose)
     out = _console()
@@ -170,6 +213,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         if not plan.has_changes:
             return EXIT_OK
         engine.preflight(cloud, plan)
+        check_destructive(plan, args.allow_destroy)
         if not args.yes and saved is None:
             if not sys.stdin.isatty():
                 raise BootstrapError("not a terminal: pass --yes to apply without asking")
@@ -179,14 +223,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
         start = time.monotonic()
         before = cloud.counter.total
         applier = Applier(cloud, engine.instantiate_drivers(), resolver, args.allow_destroy)
-
-        def on_event(change, status, error):
-            if status == "start":
-                return
-            colour = "red" if status in ("failed", "skipped") else "green"
-            out.print(f"  [{colour}]{status:>9}[/{colour}] {change.address}", highlight=False)
-
-        result = applier.apply(plan, args.parallelism, on_event)
+        total = sum(1 for c in plan.changes if c.is_change)
+        with ApplyProgress(out, total) as on_event:
+            result = applier.apply(plan, args.parallelism, on_event)
     except BootstrapError as exc:
         return _report_error(exc, secrets)
     print_apply_summary(

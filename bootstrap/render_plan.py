@@ -103,3 +103,38 @@ def print_apply_summary(
                 f"       skipped because of it: {escape(', '.join(sorted(deps)))}",
                 highlight=False,
             )
+
+
+class ApplyProgress:
+    """A line per finished change and, on a terminal, a progress bar below them."""
+
+    def __init__(self, console: Console, total: int):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        self.console = console
+        self.progress = Progress(
+            "[bold]applying[/bold]",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        )
+        self.task = self.progress.add_task("apply", total=total)
+
+    def __enter__(self) -> ApplyProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, change: Change, status: str, error: BaseException | None) -> None:
+        if status == "start":
+            return
+        colour = "red" if status in ("failed", "skipped") else "green"
+        self.progress.console.print(
+            f"  [{colour}]{status:>9}[/{colour}] {escape(str(change.address))}", highlight=False
+        )
+        self.progress.advance(self.task)
