@@ -44,6 +44,17 @@ class Driver:
     secret_fields: ClassVar[frozenset[str]] = frozenset()
     # Secret fields that should not be written inline (a warning when they are).
     warn_inline_secret: ClassVar[frozenset[str]] = frozenset()
+    # Local paths, resolved against the manifest file's folder ("~" expanded); "read" paths
+    # must name an existing file, "write" paths are only made absolute.
+    path_fields: ClassVar[dict[str, str]] = {}
+    # List items that may be written as a bare name: {"networks[]": "network"} turns
+    # `- demo-net` into `{network: demo-net}` before references are resolved.
+    item_shorthand: ClassVar[dict[str, str]] = {}
+    # A shorthand field copied into several fields: {"rules[].port": ("port_range_min", ...)}.
+    field_shorthand: ClassVar[dict[str, tuple[str, ...]]] = {}
+    # Defaults filled into list items (items are values compared whole, unlike resource
+    # fields, which stay unmanaged when left out).
+    item_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
 
     # --- declarations used by the planner --------------------------------------------
     updatable: ClassVar[frozenset[str]] = frozenset()

@@ -9,5 +9,6 @@ class KeypairDriver(Driver):
     kind = "keypairs"
     key_fields = ("user", "name")
     references = {"user": "users"}
+    path_fields = {"public_key_file": "read"}
     updatable = frozenset()
     immutable = frozenset({"public_key", "public_key_file", "type"})

@@ -19,3 +19,5 @@ class ServerDriver(Driver):
     updatable = frozenset({"metadata", "security_groups"})
     immutable = frozenset({"keypair", "networks", "user_data", "availability_zone", "config_drive"})
     secret_fields = frozenset({"user_data"})
+    path_fields = {"known_hosts": "write"}
+    item_shorthand = {"networks[]": "network"}

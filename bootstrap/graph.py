@@ -1,0 +1,171 @@
+"""The dependency graph of a manifest.
+
+Nodes are the Addresses of every resource (present and absent; the builtin Default domain
+is not a node), each with attributes `resource` and `state`. An edge `u -> v` means
+"v depends on u": v refers to u (attribute `field`, the spec path of the reference), or
+needs it implicitly (`implicit=True`, `field` says why).
+
+Walk order, for creates and deletes alike: use `walk_graph(g)`, whose edges mean "do u
+before v". Between present resources it keeps the dependency edges (create/update the
+dependency first); between absent resources it reverses them (delete the dependent first);
+edges between a present and an absent resource impose no order (the loader already refused
+a present resource that refers to an absent one). `stages(g)` is the topological
+generations of `walk_graph(g)`: every resource of a stage can run in parallel once the
+previous stages are done.
+
+Self-references: a reference from inside a list item to the resource itself (a security
+group rule allowing its own group) is not an edge: the driver creates the group, then its
+rules. Any other cycle, e.g. two groups whose rules name each other or projects that are
+each other's parents, is an error naming the cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import networkx as nx
+
+from bootstrap.errors import Diagnostic
+from bootstrap.model import KINDS, Address, Manifest, Ref, Resource
+
+
+def _refs(value: Any, path: str = "") -> Iterator[tuple[str, Ref]]:
+    """(spec path, Ref) for every reference in a spec."""
+    if isinstance(value, Ref):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _refs(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from _refs(v, f"{path}[{i}]")
+
+
+def _order_key(address: Address) -> tuple:
+    rank = KINDS.index(address.kind) if address.kind in KINDS else len(KINDS)
+    return (rank, address.key)
+
+
+def build(manifest: Manifest) -> tuple[nx.DiGraph, list[Diagnostic]]:
+    """The dependency graph (dependency -> dependent) and its problems (cycles)."""
+    g = nx.DiGraph()
+    for r in manifest:
+        g.add_node(r.address, resource=r, state=r.state)
+    for r in manifest:
+        for path, ref in _refs(r.spec):
+            dep = ref.address
+            if dep in manifest.builtins or dep not in g:
+                continue  # builtins are not nodes; unknown targets were reported by the loader
+            if dep == r.address and ("[" in path or "." in path):
+                continue  # a rule naming its own group: created after the group, not before
+            if not g.has_edge(dep, r.address):
+                g.add_edge(dep, r.address, field=path, implicit=False)
+    for dep, dependent, why in _implicit(manifest):
+        if dep != dependent and not g.has_edge(dep, dependent):
+            g.add_edge(dep, dependent, field=why, implicit=True)
+    return g, _cycles(g, manifest)
+
+
+def _implicit(manifest: Manifest) -> Iterator[tuple[Address, Address, str]]:
+    """Dependencies no reference spells out. None from an absent resource to a present one:
+    a subnet being deleted does not hold up what uses the network's other subnets (but a
+    server being deleted goes before the subnet being deleted)."""
+    subnets_of: dict[Address, list[Resource]] = {}
+    for s in manifest.of_kind("subnets"):
+        net = s.spec.get("network")
+        if isinstance(net, Ref):
+            subnets_of.setdefault(net.address, []).append(s)
+    # A port on a network needs an address: whatever attaches to a network (server NICs,
+    # router gateways, floating IPs) waits for the network's subnets.
+    for r in manifest:
+        if r.kind == "subnets":
+            continue
+        for path, ref in _refs(r.spec):
+            for s in subnets_of.get(ref.address, []):
+                if r.absent or not s.absent:
+                    yield s.address, r.address, f"{path} (subnet of {ref.address})"
+    # A floating IP can only be associated once a router joins the server's subnet to the
+    # external network: it waits for routers with an interface on the server's subnets.
+    routers_on: dict[Address, list[Resource]] = {}
+    for router in manifest.of_kind("routers"):
+        for iface in router.spec.get("interfaces") or []:
+            if isinstance(iface, Ref):
+                routers_on.setdefault(iface.address, []).append(router)
+    for fip in manifest.of_kind("floating_ips"):
+        server_ref = fip.spec.get("server")
+        server = manifest.get(server_ref.address) if isinstance(server_ref, Ref) else None
+        if server is None:
+            continue
+        for item in server.spec.get("networks") or []:
+            net = item.get("network") if isinstance(item, dict) else None
+            if not isinstance(net, Ref):
+                continue
+            for s in subnets_of.get(net.address, []):
+                for router in routers_on.get(s.address, []):
+                    if fip.absent or not router.absent:
+                        yield router.address, fip.address, f"server (routed by {router.address})"
+
+
+def _source_key(r: Resource, files: list[str]) -> tuple:
+    src = r.source
+    if src is None:
+        return (len(files), 0, 0)
+    rank = files.index(src.file) if src.file in files else len(files)
+    return (rank, src.line, src.column)
+
+
+def _cycles(g: nx.DiGraph, manifest: Manifest) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for component in nx.strongly_connected_components(g):
+        nodes = list(component)
+        if len(nodes) == 1 and not g.has_edge(nodes[0], nodes[0]):
+            continue
+        edges = nx.find_cycle(g.subgraph(nodes))
+        # Print in reference direction (a -> b: a refers to b), starting at the resource
+        # written first, so the message reads like the manifest.
+        cycle = [u for u, _v in reversed(edges)]
+        where = [_source_key(g.nodes[a]["resource"], manifest.files) for a in cycle]
+        start = where.index(min(where))
+        cycle = cycle[start:] + cycle[:start]
+        names = " -> ".join(str(a) for a in cycle + [cycle[0]])
+        fields = []
+        for i, a in enumerate(cycle):
+            b = cycle[(i + 1) % len(cycle)]
+            fields.append(f"{a}.{g.edges[b, a]['field']} -> {b}")
+        first = g.nodes[cycle[0]]["resource"]
+        out.append(
+            Diagnostic(
+                "error",
+                f"dependency cycle: {names}",
+                detail="; ".join(fields),
+                address=str(cycle[0]),
+                source=first.source,
+            )
+        )
+    return out
+
+
+def walk_graph(g: nx.DiGraph) -> nx.DiGraph:
+    """Edges mean "do u before v": creates follow dependencies, deletes run reversed."""
+    w = nx.DiGraph()
+    w.add_nodes_from(g.nodes(data=True))
+    for u, v in g.edges:
+        if u == v:
+            continue
+        absent_u = g.nodes[u].get("state") == "absent"
+        absent_v = g.nodes[v].get("state") == "absent"
+        if not absent_u and not absent_v:
+            w.add_edge(u, v)
+        elif absent_u and absent_v:
+            w.add_edge(v, u)  # delete what uses a thing before the thing
+    return w
+
+
+def stages(g: nx.DiGraph) -> list[list[Address]]:
+    """Topological generations of the walk order; raises ValueError on a cycle."""
+    try:
+        generations = list(nx.topological_generations(walk_graph(g)))
+    except nx.NetworkXUnfeasible:
+        raise ValueError("the graph has a cycle; build() reported it") from None
+    return [sorted(gen, key=_order_key) for gen in generations]

@@ -1,0 +1,543 @@
+"""The manifest's JSON Schema: bundled from per-kind parts, and its errors made readable.
+
+`schemas/parts/<kind>.schema.json` defines one item of a section; `_common.schema.json`
+holds shared definitions. `python -m bootstrap.schema` bundles them (plus one generated
+`ref_<kind>` definition per referenced kind, derived from the drivers' key fields) into
+`schemas/manifest.schema.json`, the file editors use; `--check` fails when it is stale.
+
+`check(doc)` validates one parsed file with Draft 2020-12 and turns every jsonschema
+error into a `Problem`: a readable message plus the JSON path to locate it in the YAML.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import ipaddress
+import json
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError
+
+from bootstrap.model import KINDS
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+BUNDLE = SCHEMA_DIR / "manifest.schema.json"
+PARTS = SCHEMA_DIR / "parts"
+SCHEMA_ID = "https://openstack-bootstrap.invalid/schemas/manifest.schema.json"
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+
+TYPE_NAMES = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean (true or false)",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "null",
+}
+
+
+# --- bundling ----------------------------------------------------------------------------
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def ref_definitions() -> dict[str, Any]:
+    """`ref_<kind>` for every kind some driver references: a name, or {name, qualifiers}.
+
+    Qualifiers are the target's other key fields (domain, project, user), so a reference
+    can say which of several same-named resources it means.
+    """
+    from bootstrap.drivers.base import registry
+
+    drivers = registry()
+    targets = sorted({t for cls in drivers.values() for t in cls.references.values()})
+    defs: dict[str, Any] = {}
+    for kind in targets:
+        key = drivers[kind].key_fields
+        name_field, qualifiers = key[-1], [f for f in key[:-1] if f in drivers[kind].references]
+        singular = kind.rstrip("s").replace("_", " ")
+        props: dict[str, Any] = {
+            name_field: {
+                "type": "string",
+                "minLength": 1,
+                "description": f"The {singular}'s {name_field}.",
+            }
+        }
+        for q in qualifiers:
+            props[q] = {
+                "type": "string",
+                "minLength": 1,
+                "description": f"Name of the {q} the {singular} belongs to "
+                f"(to pick one of several {kind} with that {name_field}).",
+            }
+        defs[f"ref_{kind}"] = {
+            "description": f"A reference to a {singular} declared in the manifest: its "
+            f"{name_field}, or a mapping qualifying it"
+            + (f" by {', '.join(qualifiers)}." if qualifiers else "."),
+            "oneOf": [
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": f"The {singular}'s {name_field}.",
+                },
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": [name_field],
+                    "properties": props,
+                    "description": f"A qualified reference to a {singular}.",
+                },
+            ],
+        }
+    return defs
+
+
+def build_bundle() -> dict[str, Any]:
+    """The published schema: every part under $defs, one array property per section."""
+    common = _read_json(PARTS / "_common.schema.json")
+    defs: dict[str, Any] = dict(common["$defs"])
+    defs.update(ref_definitions())
+    properties: dict[str, Any] = {
+        "version": {
+            "const": 1,
+            "description": "Manifest format version; optional, and 1 when given.",
+        }
+    }
+    for kind in KINDS:
+        part = _read_json(PARTS / f"{kind}.schema.json")
+        part = {k: v for k, v in part.items() if k not in ("$schema", "$comment")}
+        defs[kind] = part
+        properties[kind] = {
+            "type": ["array", "null"],
+            "description": f"{part['title']}: a list of items.",
+            "items": {"$ref": f"#/$defs/{kind}"},
+        }
+    return {
+        "$schema": DRAFT,
+        "$id": SCHEMA_ID,
+        "title": "openstack-bootstrap manifest",
+        "description": "What an OpenStack cloud must look like: one list per resource kind. "
+        "Generated from schemas/parts by `python -m bootstrap.schema`; do not edit.",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+        "$defs": dict(sorted(defs.items())),
+    }
+
+
+def render_bundle() -> str:
+    return json.dumps(build_bundle(), indent=2, ensure_ascii=False) + "\n"
+
+
+def load_bundle() -> dict[str, Any]:
+    """The published bundle (what editors see); a test keeps it equal to the parts."""
+    if not BUNDLE.is_file():
+        raise FileNotFoundError(
+            f"{BUNDLE} is missing; run `python -m bootstrap.schema` to generate it"
+        )
+    return _read_json(BUNDLE)
+
+
+# --- formats -----------------------------------------------------------------------------
+
+
+def format_checker() -> FormatChecker:
+    """Formats checked for real (draft 2020-12 only annotates them by default)."""
+    checker = FormatChecker(formats=())
+
+    @checker.checks("cidr", raises=ValueError)
+    def _cidr(value: object) -> bool:
+        if not isinstance(value, str):
+            return True
+        if "/" not in value:
+            raise ValueError("a CIDR needs a prefix length, e.g. 10.0.0.0/24")
+        try:
+            ipaddress.ip_network(value, strict=True)
+        except ValueError as exc:
+            if "host bits set" in str(exc):
+                net = ipaddress.ip_network(value, strict=False)
+                raise ValueError(f"host bits are set; did you mean {net}?") from None
+            raise
+        return True
+
+    @checker.checks("ip-address", raises=ValueError)
+    def _ip(value: object) -> bool:
+        if isinstance(value, str):
+            ipaddress.ip_address(value)
+        return True
+
+    @checker.checks("http-url", raises=ValueError)
+    def _url(value: object) -> bool:
+        if isinstance(value, str):
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("expected http:// or https:// followed by a host")
+            parts.port  # noqa: B018  (raises ValueError for a bad port)
+        return True
+
+    @checker.checks("email", raises=ValueError)
+    def _email(value: object) -> bool:
+        if isinstance(value, str):
+            local, at, domain = value.partition("@")
+            if not (local and at and "." in domain) or any(c.isspace() for c in value):
+                raise ValueError("expected an address like name@example.org")
+        return True
+
+    return checker
+
+
+FORMAT_NAMES = {
+    "cidr": "CIDR",
+    "ip-address": "IP address",
+    "http-url": "URL",
+    "email": "e-mail address",
+}
+
+
+def validator(bundle: dict[str, Any] | None = None) -> Draft202012Validator:
+    return Draft202012Validator(bundle or load_bundle(), format_checker=format_checker())
+
+
+# --- readable errors ---------------------------------------------------------------------
+
+
+@dataclass
+class Problem:
+    """One schema violation, located by JSON path (at the key when `at_key`)."""
+
+    path: tuple[str | int, ...]
+    message: str
+    at_key: bool = False
+    # Paths whose values cannot be trusted (the loader skips checks below them).
+    bad: list[tuple[str | int, ...]] = field(default_factory=list)
+
+
+def render_path(path: Iterable[str | int]) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    match = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
+    return f"; did you mean '{match[0]}'?" if match else ""
+
+
+def describe(value: Any, hide: bool = False) -> str:
+    """A value for a message; `hide` (secret fields) shows only its type."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "null"
+    if hide:
+        return TYPE_NAMES["boolean" if isinstance(value, bool) else _json_type(value)]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        text = value if len(value) <= 40 else value[:37] + "..."
+        return repr(text)
+    return str(value)
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "object" if isinstance(value, dict) else "array" if isinstance(value, list) else "null"
+
+
+def _what(path: tuple[str | int, ...]) -> str:
+    """How a message names the thing at `path` (relative to its resource when inside one)."""
+    if not path:
+        return "the manifest"
+    if path == ("version",):
+        return "version"
+    if len(path) == 1:
+        return f"section '{path[0]}'"
+    if len(path) == 2:
+        return f"{path[0]}[{path[1]}]"
+    return f"field '{render_path(path[2:])}'"
+
+
+def _or_list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+class Translator:
+    """Turns jsonschema errors into Problems; `hidden(path)` marks secret values."""
+
+    def __init__(self, bundle: dict[str, Any], hidden: Callable[[tuple], bool]):
+        self.bundle = bundle
+        self.hidden = hidden
+
+    def resolve(self, schema: Any) -> Any:
+        while isinstance(schema, dict) and "$ref" in schema:
+            ref = schema["$ref"]
+            node: Any = self.bundle
+            for part in ref.removeprefix("#/").split("/"):
+                node = node[part]
+            schema = node
+        return schema
+
+    def translate(self, err: ValidationError) -> list[Problem]:
+        path = tuple(err.absolute_path)
+        inst = err.instance
+        hide = self.hidden(path)
+        what = _what(path)
+        v = err.validator
+        if v == "additionalProperties":
+            return self._unknown(err, path)
+        if v == "required":
+            missing = [k for k in err.validator_value if k not in inst]
+            where = render_path(path) or "the manifest"
+            return [
+                Problem(path, f"missing required field '{k}' in {where}", bad=[path + (k,)])
+                for k in missing
+            ]
+        if v == "type":
+            return [Problem(path, self._type_message(what, err.validator_value, inst, hide))]
+        if v in ("oneOf", "anyOf"):
+            return self._one_of(err, path)
+        if v == "enum":
+            allowed = [str(x) for x in err.validator_value]
+            hint = did_you_mean(inst, allowed) if isinstance(inst, str) and not hide else ""
+            got = describe(inst, hide)
+            return [Problem(path, f"{what} must be one of {', '.join(allowed)}; got {got}{hint}")]
+        if v == "const":
+            return [Problem(path, f"{what} must be {err.validator_value}, got {describe(inst)}")]
+        bounds = {
+            "minimum": ">=",
+            "maximum": "<=",
+            "exclusiveMinimum": ">",
+            "exclusiveMaximum": "<",
+        }
+        if v in bounds:
+            got = describe(inst, hide)
+            return [Problem(path, f"{what} must be {bounds[v]} {err.validator_value}, got {got}")]
+        if v == "minLength":
+            n = err.validator_value
+            text = "must not be empty" if n == 1 else f"must be at least {n} characters long"
+            return [Problem(path, f"{what} {text}")]
+        if v == "maxLength":
+            return [Problem(path, f"{what} must be at most {err.validator_value} characters long")]
+        if v == "minItems":
+            return [Problem(path, f"{what} must list at least {err.validator_value} item(s)")]
+        if v == "uniqueItems":
+            seen: list[Any] = []
+            dup = next((x for x in inst if x in seen or seen.append(x)), None)
+            return [Problem(path, f"{what} lists {describe(dup, hide)} more than once")]
+        if v == "pattern":
+            expected = (err.schema or {}).get("description", f"to match {err.validator_value}")
+            got = describe(inst, hide)
+            return [Problem(path, f"{what} is not valid, got {got}: expected {expected}")]
+        if v == "format":
+            name = FORMAT_NAMES.get(err.validator_value, err.validator_value)
+            reason = "" if hide or err.cause is None else f": {err.cause}"
+            return [
+                Problem(path, f"{what} is not a valid {name}, got {describe(inst, hide)}{reason}")
+            ]
+        if v == "not":
+            return self._conflict(err, path)
+        if v is None:  # a `false` schema
+            return [Problem(path, f"{what} is not allowed here", at_key=True)]
+        message = f"{what} is invalid" if hide else f"{what}: {err.message}"
+        return [Problem(path, message)]
+
+    def _type_message(self, what: str, expected: Any, inst: Any, hide: bool) -> str:
+        expected = [expected] if isinstance(expected, str) else list(expected)
+        names = _or_list([TYPE_NAMES[t] for t in expected])
+        text = f"{what} must be {names}, got {describe(inst, hide)}"
+        if not hide and "string" in expected and isinstance(inst, (int, float, bool)):
+            shown = ("true" if inst else "false") if isinstance(inst, bool) else inst
+            text += f' (quote it: "{shown}")'
+        if (
+            "boolean" in expected
+            and isinstance(inst, str)
+            and inst.lower()
+            in (
+                "yes",
+                "no",
+                "on",
+                "off",
+                "y",
+                "n",
+            )
+        ):
+            text += " (only true and false are booleans)"
+        if "array" in expected and isinstance(inst, dict) and what.startswith("section"):
+            text += " (each item starts with '- ')"
+        return text
+
+    def _unknown(self, err: ValidationError, path: tuple) -> list[Problem]:
+        schema = self.resolve(err.schema)
+        known = list(schema.get("properties", {}))
+        extra = [k for k in err.instance if k not in known]
+        out = []
+        for key in extra:
+            if not path:
+                text = f"unknown section '{key}'" + did_you_mean(key, known)
+                if not did_you_mean(key, known):
+                    text += f"; sections are: {', '.join(k for k in known if k != 'version')}"
+            else:
+                text = f"unknown field '{key}' in {render_path(path)}" + did_you_mean(key, known)
+            out.append(Problem(path + (key,), text, at_key=True, bad=[path + (key,)]))
+        return out
+
+    def _one_of(self, err: ValidationError, path: tuple) -> list[Problem]:
+        branches = err.validator_value
+        inst = err.instance
+        what = _what(path)
+        if all(isinstance(b, dict) and set(b) == {"required"} for b in branches):
+            fields = [b["required"][0] for b in branches]
+            given = [f for f in fields if isinstance(inst, dict) and f in inst]
+            where = render_path(path)
+            quoted = [f"'{f}'" for f in fields]
+            if not given:
+                return [Problem(path, f"{where} needs one of {_or_list(quoted)}", bad=[path])]
+            both = " and ".join(f"'{f}'" for f in given)
+            text = (
+                f"{where}: {both} cannot be given together; use exactly one of {_or_list(quoted)}"
+            )
+            return [
+                Problem(path + (given[-1],), text, at_key=True, bad=[path + (f,) for f in given])
+            ]
+        if not err.context:  # valid under several branches
+            return [Problem(path, f"{what} matches more than one allowed form", bad=[path])]
+        by_branch: dict[int, list[ValidationError]] = defaultdict(list)
+        for sub in err.context:
+            by_branch[sub.relative_schema_path[0]].append(sub)
+        fitting = [i for i in range(len(branches)) if not self._type_mismatch(by_branch[i], path)]
+        if not fitting:
+            types: list[str] = []
+            for i in range(len(branches)):
+                for t in self._branch_types(by_branch[i], path):
+                    if t not in types:
+                        types.append(t)
+            hide = self.hidden(path)
+            text = self._type_message(what, types or ["object"], inst, hide)
+            return [Problem(path, text, bad=[path])]
+        best = min(fitting, key=lambda i: (len(by_branch[i]), i))
+        out: list[Problem] = []
+        for sub in by_branch[best]:
+            out.extend(self.translate(sub))
+        return out
+
+    def _type_mismatch(self, errors: list[ValidationError], path: tuple) -> bool:
+        for e in errors:
+            if tuple(e.absolute_path) != path:
+                continue
+            if e.validator == "type":
+                return True
+            if e.validator in ("oneOf", "anyOf") and e.context:
+                subs: dict[int, list[ValidationError]] = defaultdict(list)
+                for s in e.context:
+                    subs[s.relative_schema_path[0]].append(s)
+                if all(self._type_mismatch(subs[i], path) for i in range(len(e.validator_value))):
+                    return True
+        return False
+
+    def _branch_types(self, errors: list[ValidationError], path: tuple) -> list[str]:
+        out: list[str] = []
+        for e in errors:
+            if tuple(e.absolute_path) != path:
+                continue
+            if e.validator == "type":
+                vv = e.validator_value
+                out.extend([vv] if isinstance(vv, str) else vv)
+            elif e.validator in ("oneOf", "anyOf"):
+                out.extend(self._branch_types(list(e.context), path))
+        return out
+
+    def _conflict(self, err: ValidationError, path: tuple) -> list[Problem]:
+        """`dependentSchemas: {a: {not: {required: [b]}}}`: a and b are exclusive."""
+        spath = list(err.schema_path)
+        inst = err.instance
+        trigger = (
+            spath[spath.index("dependentSchemas") + 1] if "dependentSchemas" in spath else None
+        )
+        negated = err.validator_value
+        fields = negated.get("required", []) + [
+            f for b in negated.get("anyOf", []) for f in b.get("required", [])
+        ]
+        given = [f for f in fields if isinstance(inst, dict) and f in inst]
+        if trigger and given:
+            where = render_path(path)
+            return [
+                Problem(
+                    path + (g,),
+                    f"{where}: '{g}' cannot be combined with '{trigger}'",
+                    at_key=True,
+                    bad=[path + (g,), path + (trigger,)],
+                )
+                for g in given
+            ]
+        return [Problem(path, f"{_what(path)} is not allowed in this form", bad=[path])]
+
+
+def check(
+    doc: Any,
+    bundle: dict[str, Any],
+    hidden: Callable[[tuple], bool],
+    checker: Draft202012Validator | None = None,
+) -> list[Problem]:
+    """Every schema problem of one parsed file, in document order."""
+    checker = checker or validator(bundle)
+    translator = Translator(bundle, hidden)
+    problems: list[Problem] = []
+    seen: set[tuple] = set()
+    for err in checker.iter_errors(doc):
+        # jsonschema reports `required` once per missing field, each naming them all.
+        for p in translator.translate(err):
+            if (p.path, p.message) in seen:
+                continue
+            seen.add((p.path, p.message))
+            if not p.bad:
+                p.bad = [p.path]
+            problems.append(p)
+    return problems
+
+
+# --- command line ------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bootstrap.schema",
+        description="Bundle schemas/parts/*.schema.json into schemas/manifest.schema.json.",
+    )
+    parser.add_argument("--check", action="store_true", help="exit 1 if the bundle is stale")
+    args = parser.parse_args(argv)
+    text = render_bundle()
+    current = BUNDLE.read_text(encoding="utf-8") if BUNDLE.is_file() else ""
+    if args.check:
+        if current != text:
+            print(f"{BUNDLE} is out of date; run `python -m bootstrap.schema`", file=sys.stderr)
+            return 1
+        return 0
+    if current != text:
+        BUNDLE.write_text(text, encoding="utf-8")
+        print(f"wrote {BUNDLE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
