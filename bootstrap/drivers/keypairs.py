@@ -1,8 +1,38 @@
-"""keypairs: declarations (natural key, references, updatable fields)."""
+"""keypairs: Nova keypairs (public halves), owned by a user.
+
+Nova keys keypairs by (user, name). Without `user` the keypair belongs to the tool's own
+user; with `user` (admin only) to that user. Keys compare by type and base64 blob (the
+comment is ignored); a different key under the same name is a replace. Reads: the own
+user's list, plus one list per other user named in the manifest. Keypairs have no place
+for an ownership marker: --prune never deletes keypairs.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from bootstrap.drivers.base import Driver
+from bootstrap.model import Address, Ref
+from bootstrap.plan import UNKNOWN, Observed
+
+
+def key_text(text: str, key_type: str | None = "ssh") -> str:
+    """A comparable form: "type base64" for SSH keys, the stripped PEM for x509."""
+    text = text.strip()
+    if key_type == "x509" or text.startswith("-----BEGIN"):
+        return "\n".join(line.strip() for line in text.splitlines() if line.strip())
+    parts = text.split()
+    return " ".join(parts[:2]) if len(parts) >= 2 else text
+
+
+def short_key(text: str) -> str:
+    kind, _, blob = text.partition(" ")
+    return f"{kind} {blob[:12]}...{blob[-8:]}" if len(blob) > 24 else text
+
+
+def read_key_file(path: str) -> str:
+    with open(path, encoding="utf-8") as fh:
+        return fh.read()
 
 
 class KeypairDriver(Driver):
@@ -12,3 +42,106 @@ class KeypairDriver(Driver):
     path_fields = {"public_key_file": "read"}
     updatable = frozenset()
     immutable = frozenset({"public_key", "public_key_file", "type"})
+    # Servers keep the key they were booted with; only future boots get the new one.
+    replace_is_destructive = False
+    ownership = None
+
+    @classmethod
+    def natural_key(cls, spec: dict[str, Any]) -> tuple[str, ...]:
+        # keypairs.mykey for the tool's own user, keypairs.alice/mykey for another's.
+        user = spec.get("user")
+        if isinstance(user, Ref):
+            return (*user.address.key, str(spec.get("name")))
+        return (str(spec.get("name")),)
+
+    def identity(self, resource, resolver):
+        user = resource.spec.get("user")
+        if isinstance(user, Ref):
+            user_id = resolver.id(user.address)
+            if user_id is UNKNOWN:
+                return None
+            return {"name": resource.spec["name"], "user_id": user_id}
+        return {"name": resource.spec["name"], "own": True}
+
+    def observe(self, k: Any, user_id: str, own: bool) -> Observed:
+        key_type = getattr(k, "type", "ssh")
+        fields = {
+            "name": k.name,
+            "user_id": user_id,
+            "own": own,
+            "type": key_type,
+            "public_key": key_text(k.public_key or "", key_type),
+        }
+        return Observed(f"{user_id}/{k.name}", fields, k)
+
+    def normalise(self, field_name: str, value: Any) -> Any:
+        if field_name == "public_key" and isinstance(value, str):
+            return key_text(value)
+        return value
+
+    def replace_reason(self, fields: list[str]) -> str:
+        return "Nova cannot change a keypair's key: it is deleted and imported again"
+
+    def address_of_observed(self, observed: Observed) -> Address:
+        return Address(self.kind, (observed.fields["name"],))
+
+    # --- reading --------------------------------------------------------------------
+    def read_all(self, cloud, resources):
+        nova = cloud.nova
+        me = cloud.user_id
+        out = [self.observe(k, me, True) for k in nova.keypairs.list()]
+        others = {r.spec["user"].address for r in resources if isinstance(r.spec.get("user"), Ref)}
+        user_ids = self._user_ids(cloud, others) if others else {}
+        for user_id in sorted(set(user_ids.values()) - {me}):
+            out.extend(self.observe(k, user_id, False) for k in nova.keypairs.list(user_id))
+        self._observe_key_files(out, resources, user_ids, me)
+        return out
+
+    @staticmethod
+    def _user_ids(cloud, users: set[Address]) -> dict[Address, str]:
+        """Live ids of the users the manifest names (reads run before ids are known)."""
+        keystone = cloud.keystone
+        domains = {d.name: d.id for d in keystone.domains.list()}
+        out: dict[Address, str] = {}
+        for address in users:
+            domain = address.key[0] if len(address.key) > 1 else "Default"
+            domain_id = domains.get(domain)
+            for u in keystone.users.list(name=address.name):
+                if domain_id is None or u.domain_id == domain_id:
+                    out[address] = u.id
+        return out
+
+    def _observe_key_files(self, observed, resources, user_ids, me) -> None:
+        """public_key_file reads as the spec's path when the live key is the file's key."""
+        by_key = {(o.fields["user_id"], o.fields["name"]): o for o in observed}
+        for r in resources:
+            path = r.spec.get("public_key_file")
+            if r.absent or path is None:
+                continue
+            user = r.spec.get("user")
+            owner = user_ids.get(user.address) if isinstance(user, Ref) else me
+            obs = by_key.get((owner, r.spec["name"]))
+            if obs is None:
+                continue
+            want = key_text(read_key_file(path), r.spec.get("type", "ssh"))
+            have = obs.fields["public_key"]
+            obs.fields["public_key_file"] = path if want == have else short_key(have)
+
+    # --- writing --------------------------------------------------------------------
+    def create(self, cloud, resource, desired, resolver):
+        spec = resource.spec
+        if "public_key" in spec:
+            text = spec["public_key"].strip()
+        else:
+            text = read_key_file(spec["public_key_file"]).strip()
+        kwargs: dict[str, Any] = {"key_type": spec.get("type", "ssh")}
+        user = spec.get("user")
+        if isinstance(user, Ref):
+            kwargs["user_id"] = resolver.id(user.address)
+        k = cloud.nova.keypairs.create(spec["name"], text, **kwargs)
+        user_id = kwargs.get("user_id") or cloud.user_id
+        return self.observe(k, user_id, user_id == cloud.user_id)
+
+    def delete(self, cloud, observed):
+        user_id = None if observed.fields.get("own") else observed.fields["user_id"]
+        cloud.nova.keypairs.delete(observed.fields["name"], user_id=user_id)

@@ -1,8 +1,90 @@
-"""servers: declarations (natural key, references, updatable fields)."""
+"""servers: Nova servers, booted in the project the manifest names.
+
+Read with ONE list call per scope (`all_tenants` for an admin, else the token's project
+and any other project of the manifest the user has a role on). Compared as Nova reports
+them: flavor by name (2.47+ embeds the flavor's original_name, not its id), image by id,
+keypair, networks and security groups by name. Honest about destruction: a new image is
+a rebuild and a new flavor a resize (in place, but disruptive: --allow-destroy);
+networks, keypair, user_data, availability zone and config drive need a new server.
+Waiting uses the shared poller (_nova.py); `known_hosts` is filled from the console log.
+Marker for --prune: the server tag managed-by=openstack-bootstrap.
+"""
 
 from __future__ import annotations
 
-from bootstrap.drivers.base import Driver
+import base64
+import binascii
+import time
+from collections import Counter
+from typing import Any
+
+from bootstrap import known_hosts
+from bootstrap.drivers import _nova
+from bootstrap.drivers.base import Driver, resolve
+from bootstrap.errors import ResourceFailed
+from bootstrap.model import Address, Ref, Secret
+from bootstrap.plan import Action, Change, FieldDiff, Observed
+
+DEFAULT_TIMEOUT = 600
+# How long after ACTIVE the console may take to show cloud-init's key block.
+KEYS_TIMEOUT = 300
+DELETE_TIMEOUT = 600
+
+
+class _Hidden:
+    """user_data a non-admin cannot read back: not comparable, never drift."""
+
+    def __repr__(self) -> str:
+        return "(not visible to this user)"
+
+
+HIDDEN = _Hidden()
+
+
+def fixed_ports(addresses: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One entry per port (MAC address): {network: name, fixed_ips: [...]}, sorted."""
+    ports: dict[tuple[str, str], list[str]] = {}
+    for net, entries in (addresses or {}).items():
+        for i, e in enumerate(entries or []):
+            if e.get("OS-EXT-IPS:type", "fixed") != "fixed":
+                continue
+            mac = e.get("OS-EXT-IPS-MAC:mac_addr") or f"#{i}"
+            ports.setdefault((net, mac), []).append(e["addr"])
+    return sorted(
+        ({"network": net, "fixed_ips": sorted(ips)} for (net, _), ips in ports.items()),
+        key=lambda p: (p["network"], p["fixed_ips"]),
+    )
+
+
+def all_addresses(addresses: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Every address of the server (fixed and floating), for known_hosts."""
+    out = [e["addr"] for entries in (addresses or {}).values() for e in entries or []]
+    return list(dict.fromkeys(out))
+
+
+def networks_equal(desired: list[dict[str, Any]], observed: list[dict[str, Any]]) -> bool:
+    """Same networks, as many ports on each, and every fixed_ip asked for present.
+
+    Order is not compared: Nova does not report the order NICs were attached in.
+    """
+    if Counter(d["network"] for d in desired) != Counter(o["network"] for o in observed):
+        return False
+    free = list(observed)
+    # Items pinning an address first, so a bare item cannot take their port.
+    for d in sorted(desired, key=lambda d: "fixed_ip" not in d):
+        port = next(
+            (
+                o
+                for o in free
+                if o["network"] == d["network"]
+                and ("fixed_ip" not in d or d["fixed_ip"] in o["fixed_ips"])
+            ),
+            None,
+        )
+        if port is None:
+            return False
+        free.remove(port)
+    return True
 
 
 class ServerDriver(Driver):
@@ -16,8 +98,316 @@ class ServerDriver(Driver):
         "networks[].network": "networks",
         "security_groups[]": "security_groups",
     }
-    updatable = frozenset({"metadata", "security_groups"})
+    updatable = frozenset({"metadata", "security_groups", "image", "flavor", "known_hosts"})
     immutable = frozenset({"keypair", "networks", "user_data", "availability_zone", "config_drive"})
+    destructive_fields = frozenset({"image", "flavor"})
     secret_fields = frozenset({"user_data"})
     path_fields = {"known_hosts": "write"}
     item_shorthand = {"networks[]": "network"}
+    ownership = "tags"
+
+    # --- pure -----------------------------------------------------------------------
+    def observe(self, s: Any) -> Observed:
+        info = s.to_dict() if hasattr(s, "to_dict") else dict(s)
+        image = info.get("image")
+        flavor = info.get("flavor") or {}
+        if "OS-EXT-SRV-ATTR:user_data" in info:
+            user_data = decode_user_data(info["OS-EXT-SRV-ATTR:user_data"])
+        else:
+            user_data = HIDDEN
+        fields = {
+            "name": info.get("name"),
+            "project_id": info.get("tenant_id"),
+            "status": info.get("status"),
+            "image": image.get("id") if isinstance(image, dict) else None,
+            "flavor": flavor.get("original_name"),
+            "keypair": info.get("key_name"),
+            "networks": fixed_ports(info.get("addresses") or {}),
+            "security_groups": sorted({g["name"] for g in info.get("security_groups") or []}),
+            "metadata": dict(info.get("metadata") or {}),
+            "availability_zone": info.get("OS-EXT-AZ:availability_zone"),
+            "config_drive": str(info.get("config_drive")).lower() in ("true", "1"),
+            "user_data": user_data,
+            "addresses": all_addresses(info.get("addresses") or {}),
+        }
+        if info.get("status") == "ERROR":
+            fields["fault"] = _nova.fault_message(s)
+        managed = _nova.MARKER_TAG in (info.get("tags") or [])
+        return Observed(info["id"], fields, s, managed)
+
+    def desired(self, resource, resolver):
+        """As Nova reports them: flavor, keypair, networks, security groups by name."""
+        out: dict[str, Any] = {}
+        for f in self.compared_fields(resource):
+            value = resource.spec[f]
+            if f in ("flavor", "keypair") and isinstance(value, Ref):
+                out[f] = value.address.name
+            elif f == "security_groups":
+                out[f] = sorted({ref.address.name for ref in value})
+            elif f == "networks":
+                out[f] = [
+                    {
+                        "network": item["network"].address.name,
+                        **({"fixed_ip": item["fixed_ip"]} if "fixed_ip" in item else {}),
+                    }
+                    for item in value
+                ]
+            else:
+                out[f] = self.normalise(f, resolve(value, resolver))
+        return out
+
+    def normalise(self, field_name, value):
+        if field_name == "user_data" and isinstance(value, str):
+            return Secret(value, "inline")
+        if field_name == "metadata":
+            return {k: str(v) for k, v in (value or {}).items()}
+        return value
+
+    def equal(self, field_name, desired, observed):
+        if field_name == "user_data" and observed is HIDDEN:
+            return True
+        if field_name == "networks" and isinstance(observed, list):
+            return networks_equal(desired, observed)
+        return super().equal(field_name, desired, observed)
+
+    def diff(self, resource, observed, resolver):
+        if (
+            not resource.absent
+            and observed is not None
+            and observed.fields.get("status") == "ERROR"
+        ):
+            return Change(
+                resource.address,
+                Action.REPLACE,
+                [FieldDiff("status", "ERROR", "ACTIVE")],
+                reason=f"the server is in ERROR ({observed.fields.get('fault')}): "
+                "it is deleted and booted again",
+                resource=resource,
+                observed=observed,
+                destructive=True,
+            )
+        return super().diff(resource, observed, resolver)
+
+    def update_reason(self, fields):
+        why = {
+            "image": "a new image rebuilds the server: its root disk is lost",
+            "flavor": "a new flavor resizes the server: it is stopped, moved and restarted",
+        }
+        return "; ".join(why[f] for f in fields)
+
+    def replace_reason(self, fields):
+        return (
+            f"Nova cannot change a server's {', '.join(fields)} in place: the server is "
+            "deleted and booted again (its disks are lost)"
+        )
+
+    def address_of_observed(self, observed: Observed) -> Address:
+        return Address(
+            self.kind, (observed.fields.get("project_id") or "", observed.fields["name"])
+        )
+
+    # --- reading --------------------------------------------------------------------
+    def read_all(self, cloud, resources):
+        out = [self.observe(s) for s in self._list(cloud, resources)]
+        out = [o for o in out if o.fields["status"] not in ("DELETED", "SOFT_DELETED")]
+        self._observe_known_hosts(cloud, out, resources)
+        return out
+
+    def _list(self, cloud, resources) -> list[Any]:
+        if _nova.is_admin(cloud):
+            # limit=-1: novaclient follows pages until an empty one (2 requests, any size).
+            return list(cloud.nova.servers.list(search_opts={"all_tenants": 1}, limit=-1))
+        servers = list(cloud.nova.servers.list(limit=-1))
+        # A non-admin sees one project per token: other projects of the manifest it has
+        # a role on are listed with a token scoped to each.
+        wanted = {
+            r.spec["project"].address.name
+            for r in resources
+            if isinstance(r.spec.get("project"), Ref)
+        }
+        wanted.discard(getattr(cloud.access, "project_name", None))
+        if wanted:
+            mine = cloud.keystone.projects.list(user=cloud.user_id)
+            for p in mine:
+                if p.name in wanted and p.id != cloud.project_id:
+                    scoped = _nova.project_cloud(cloud, p.id)
+                    servers.extend(scoped.nova.servers.list(limit=-1))
+        return servers
+
+    def _observe_known_hosts(self, cloud, observed, resources) -> None:
+        """known_hosts reads as the spec's path while it has entries for every address."""
+        paths: dict[str, str] = {}
+        for r in resources:
+            path = r.spec.get("known_hosts")
+            if path and not r.absent:
+                known_hosts.register_path(cloud, r.address, path)
+                paths[r.spec["name"]] = path
+        texts: dict[str, str] = {}
+        for o in observed:
+            path = paths.get(o.fields["name"])
+            if path is None:
+                continue
+            if path not in texts:
+                texts[path] = known_hosts.read_text(path)
+            missing = known_hosts.missing_addresses(texts[path], o.fields["addresses"])
+            o.fields["known_hosts"] = (
+                path if not missing else f"{path} (no entry for {', '.join(missing)})"
+            )
+
+    # --- writing --------------------------------------------------------------------
+    def create(self, cloud, resource, desired, resolver):
+        spec = resource.spec
+        address = str(resource.address)
+        project_id = resolver.id(spec["project"].address)
+        scoped = _nova.project_cloud(cloud, project_id, address)
+        nova = scoped.nova
+        kwargs: dict[str, Any] = {"tags": [_nova.MARKER_TAG]}
+        if "networks" in spec:
+            kwargs["nics"] = [nic(item, resolver) for item in spec["networks"]] or "none"
+        else:
+            kwargs["nics"] = "auto"
+        if "security_groups" in spec:
+            kwargs["security_groups"] = [resolver.id(r.address) for r in spec["security_groups"]]
+        if "keypair" in spec:
+            kwargs["key_name"] = spec["keypair"].address.name
+        if "metadata" in desired:
+            kwargs["meta"] = desired["metadata"]
+        if "user_data" in spec:
+            data = spec["user_data"]
+            kwargs["userdata"] = data.reveal() if isinstance(data, Secret) else str(data)
+        if "availability_zone" in spec:
+            kwargs["availability_zone"] = spec["availability_zone"]
+        if "config_drive" in spec:
+            kwargs["config_drive"] = spec["config_drive"]
+        image = resolver.id(spec["image"].address) if "image" in spec else None
+        flavor = resolver.id(spec["flavor"].address)
+        server = nova.servers.create(spec["name"], image, flavor, **kwargs)
+        if not spec.get("wait", True) and not spec.get("known_hosts"):
+            return Observed(server.id, {"name": spec["name"], "project_id": project_id})
+        timeout = float(spec.get("timeout", DEFAULT_TIMEOUT))
+        ready = self._wait(cloud, project_id, server.id, _nova.active(address), timeout, "ACTIVE")
+        if spec.get("known_hosts"):
+            self._write_known_hosts(cloud, scoped, resource, ready)
+        return self.observe(ready)
+
+    def _wait(self, cloud, project_id, server_id, ready, timeout, what):
+        scope, lister = _nova.listing(cloud, project_id)
+        return _nova.poller(cloud).wait(scope, lister, server_id, ready, timeout, what)
+
+    def _write_known_hosts(self, cloud, scoped, resource, server) -> None:
+        """Wait (bounded) for the key block in the console log, then write the file."""
+        path = resource.spec["known_hosts"]
+        deadline = time.monotonic() + min(
+            float(resource.spec.get("timeout", DEFAULT_TIMEOUT)), KEYS_TIMEOUT
+        )
+        while True:
+            keys = known_hosts.console_keys(scoped, server.id)
+            if keys:
+                break
+            if time.monotonic() >= deadline:
+                raise ResourceFailed(
+                    "the console log shows no SSH host keys (cloud-init's "
+                    f"'{known_hosts.BEGIN}' block); {path} was not written",
+                    str(resource.address),
+                )
+            time.sleep(2)
+        reg = known_hosts.registry(cloud)
+        known_hosts.register_path(cloud, resource.address, path)
+        known_hosts.record_keys(cloud, server.id, keys)
+        addresses = all_addresses(getattr(server, "addresses", None) or {})
+        known_hosts.update_file(path, addresses, keys, reg.lock)
+
+    def update(self, cloud, resource, observed, changed, resolver):
+        spec = resource.spec
+        address = str(resource.address)
+        project_id = observed.fields["project_id"]
+        scoped = cloud if _nova.is_admin(cloud) else _nova.project_cloud(cloud, project_id)
+        nova = scoped.nova
+        timeout = float(spec.get("timeout", DEFAULT_TIMEOUT))
+        server = observed.raw
+        if "image" in changed:
+            nova.servers.rebuild(observed.id, changed["image"])
+            server = self._wait(
+                cloud, project_id, observed.id, _nova.active(address), timeout, "ACTIVE"
+            )
+        if "flavor" in changed:
+            server = self._resize(cloud, nova, resource, observed, resolver, timeout)
+        if "metadata" in changed:
+            new, old = changed["metadata"], observed.fields.get("metadata") or {}
+            to_set = {k: v for k, v in new.items() if old.get(k) != v}
+            if to_set:
+                nova.servers.set_meta(observed.id, to_set)
+            gone = [k for k in old if k not in new]
+            if gone:
+                nova.servers.delete_meta(observed.id, gone)
+        if "security_groups" in changed:
+            new, old = set(changed["security_groups"]), set(observed.fields["security_groups"])
+            by_name = {r.address.name: r for r in spec["security_groups"]}
+            for name in sorted(new - old):
+                nova.servers.add_security_group(observed.id, resolver.id(by_name[name].address))
+            for name in sorted(old - new):
+                nova.servers.remove_security_group(observed.id, name)
+        if spec.get("known_hosts") and ("known_hosts" in changed or "image" in changed):
+            # A rebuilt server has new host keys; a missing entry needs the keys again.
+            self._write_known_hosts(cloud, scoped, resource, server)
+
+    def _resize(self, cloud, nova, resource, observed, resolver, timeout):
+        address = str(resource.address)
+        target = resource.spec["flavor"].address.name
+        flavor_id = resolver.id(resource.spec["flavor"].address)
+        nova.servers.resize(observed.id, flavor_id)
+
+        def resized(server: Any) -> bool:
+            if server is None:
+                return False
+            if server.status == "VERIFY_RESIZE":
+                return True
+            if server.status == "ERROR":
+                raise ResourceFailed(f"resize failed: {_nova.fault_message(server)}", address)
+            if server.status == "ACTIVE" and _nova.task_state(server) is None:
+                if (server.flavor or {}).get("original_name") == target:
+                    return True  # confirmed already (resize_confirm_window)
+                raise ResourceFailed("resize failed", address)
+            return False
+
+        pid = observed.fields["project_id"]
+        try:
+            server = self._wait(cloud, pid, observed.id, resized, timeout, "VERIFY_RESIZE")
+        except ResourceFailed as exc:
+            if exc.message != "resize failed":
+                raise
+            # Nova rolled the resize back: the reason is in the instance action, not a fault.
+            reason = _nova.action_error(nova, observed.id, "resize")
+            raise ResourceFailed(
+                f"resize to flavor {target} failed and was rolled back: {reason}", address
+            ) from None
+        if server.status == "VERIFY_RESIZE":
+            nova.servers.confirm_resize(observed.id)
+            server = self._wait(cloud, pid, observed.id, _nova.active(address), timeout, "ACTIVE")
+        return server
+
+    def delete(self, cloud, observed):
+        project_id = observed.fields.get("project_id") or cloud.project_id
+        scoped = cloud if _nova.is_admin(cloud) else _nova.project_cloud(cloud, project_id)
+        scoped.nova.servers.delete(observed.id)
+        # Wait until it is gone: a next plan must not find it (or its name) still there.
+        self._wait(cloud, project_id, observed.id, _nova.gone, DELETE_TIMEOUT, "deletion")
+
+
+def nic(item: dict[str, Any], resolver: Any) -> dict[str, str]:
+    out = {"net-id": resolver.id(item["network"].address)}
+    ip = item.get("fixed_ip")
+    if ip:
+        out["v6-fixed-ip" if ":" in ip else "v4-fixed-ip"] = ip
+    return out
+
+
+def decode_user_data(value: Any) -> Secret | None:
+    """Nova returns user data base64-encoded (admins only); compared as a secret."""
+    if not value:
+        return None
+    try:
+        text = base64.b64decode(value).decode("utf-8", errors="replace")
+    except (binascii.Error, ValueError):
+        text = str(value)
+    return Secret(text, "live")
