@@ -109,7 +109,10 @@ class Cloud:
         from novaclient import api_versions
         from novaclient import client as nova_client
 
-        probe = nova_client.Client("2.1", session=self.session, **self._client_kwargs())
+        # novaclient calls the interface endpoint_type (and warns about `interface`).
+        kw = self._client_kwargs()
+        kw["endpoint_type"] = kw.pop("interface")
+        probe = nova_client.Client("2.1", session=self.session, **kw)
         server_max = api_versions.discover_version(probe, api_versions.APIVersion("2.latest"))
         wanted = api_versions.APIVersion(NOVA_MICROVERSION)
         if server_max < wanted:
@@ -117,7 +120,7 @@ class Cloud:
                 f"the compute API offers microversion {server_max.get_string()} at most; "
                 f"this tool needs {NOVA_MICROVERSION}"
             )
-        return nova_client.Client(wanted, session=self.session, **self._client_kwargs())
+        return nova_client.Client(wanted, session=self.session, **kw)
 
     @cached_property
     def glance(self) -> Any:
