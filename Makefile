@@ -35,9 +35,14 @@ integration: venv cloud-up
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/python -m bootstrap.schema --check
+
+schema: venv
+	$(BIN)/python -m bootstrap.schema
 
 test: venv cloud-up
 	$(BIN)/ruff check .
+	$(BIN)/python -m bootstrap.schema --check
 	$(BIN)/pytest -q
 
 bench: venv cloud-up
