@@ -18,6 +18,12 @@ from bootstrap import cli
 from tests.integration.engine_util import apply, assert_converged, connect, plan, write_manifest
 
 
+@pytest.fixture(autouse=True)
+def cloud_env(devcloud_clouds_yaml, monkeypatch):
+    """The CLI finds the local cloud the way a user's shell would: OS_CLIENT_CONFIG_FILE."""
+    monkeypatch.setenv("OS_CLIENT_CONFIG_FILE", str(devcloud_clouds_yaml))
+
+
 @dataclass
 class Lifecycle:
     manifest: str  # YAML with {n} for the unique prefix
