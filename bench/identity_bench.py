@@ -76,6 +76,7 @@ def measure(cloud_name: str, path: str, do_apply: bool, parallelism: int) -> dic
             apply_requests=cloud.counter.total - before_total,
             apply_writes=cloud.counter.writes - before_writes,
             failed=result.count("failed"),
+            errors=sorted({str(r.error)[:200] for r in result.failed})[:5],
         )
     elif do_apply:
         out.update(apply_s=0.0, apply_requests=0, apply_writes=0, failed=0)

@@ -52,11 +52,17 @@ CORE = frozenset(
     }
 )
 # Properties that are bookkeeping (ours, openstacksdk's, Glance's own), never "drift".
-INTERNAL_PREFIXES = ("os_glance_", "owner_specified.openstack.", "openstack_bootstrap.")
+INTERNAL_PREFIXES = (
+    "os_glance_",
+    "owner_specified.openstack.",
+    "owner_specified.shade.",
+    "openstack_bootstrap.",
+)
 MARKER_PROP = "managed_by"
 MARKER_VALUE = "openstack-bootstrap"
 URL_PROP = "openstack_bootstrap.source_url_sha256"
 SDK_SHA256 = "owner_specified.openstack.sha256"
+SHADE_SHA256 = "owner_specified.shade.sha256"  # older openstacksdk (shade) uploads
 CHUNK = 1024 * 1024
 
 
@@ -82,7 +88,8 @@ def checksum_algo(checksum: str) -> str:
 def live_digests(image: dict[str, Any]) -> dict[str, str]:
     """algorithm -> hex digest of the image's data as Glance (or its uploader) recorded it."""
     out: dict[str, str] = {}
-    sdk = image.get(SDK_SHA256)
+    # openstacksdk records it only with validate_checksum=True; "" otherwise.
+    sdk = image.get(SDK_SHA256) or image.get(SHADE_SHA256)
     if sdk:
         out["sha256"] = str(sdk).lower()
     algo, value = image.get("os_hash_algo"), image.get("os_hash_value")

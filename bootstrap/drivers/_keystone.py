@@ -14,8 +14,20 @@ def marker() -> dict[str, str]:
     return {MARKER_ATTR: MARKER_VALUE}
 
 
+def attr(raw: Any, name: str, default: Any = None) -> Any:
+    """An attribute as the API returned it.
+
+    keystoneclient's Resource answers a missing attribute with a GET of the whole
+    resource (lazy loading): one request per created object. Read the body instead.
+    """
+    info = getattr(raw, "_info", None)
+    if isinstance(info, dict):
+        return info.get(name, default)
+    return getattr(raw, name, default)
+
+
 def is_managed(raw: Any) -> bool:
-    return getattr(raw, MARKER_ATTR, None) == MARKER_VALUE
+    return attr(raw, MARKER_ATTR) == MARKER_VALUE
 
 
 def text(value: Any) -> str:

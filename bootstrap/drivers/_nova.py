@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from bootstrap.cloud import Cloud
 
 # Server tag marking what the tool created (--prune); tags are invisible to `metadata`.
-MARKER_TAG = "managed-by=openstack-bootstrap"
+MARKER_TAG = "managed-by:openstack-bootstrap"  # the same tag as on Neutron resources
 # How far back `changes-since` reaches: covers clock skew between this host and Nova.
 SINCE_MARGIN = datetime.timedelta(minutes=10)
 

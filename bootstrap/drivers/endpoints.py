@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bootstrap.drivers._keystone import is_managed, marker
+from bootstrap.drivers._keystone import attr, is_managed, marker
 from bootstrap.drivers.base import Driver
 from bootstrap.model import Address
 from bootstrap.plan import UNKNOWN, Observed
@@ -21,9 +21,9 @@ class EndpointDriver(Driver):
         fields = {
             "service_id": e.service_id,
             "interface": e.interface,
-            "region_id": getattr(e, "region_id", None),
+            "region_id": attr(e, "region_id", None),
             "url": e.url,
-            "enabled": getattr(e, "enabled", True),
+            "enabled": attr(e, "enabled", True),
         }
         return Observed(e.id, fields, e, is_managed(e))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bootstrap.drivers._keystone import is_managed, marker, text
+from bootstrap.drivers._keystone import attr, is_managed, marker, text
 from bootstrap.drivers.base import Driver
 from bootstrap.model import Address
 from bootstrap.plan import Observed
@@ -20,7 +20,7 @@ class GroupDriver(Driver):
         fields = {
             "name": g.name,
             "domain_id": g.domain_id,
-            "description": text(getattr(g, "description", None)),
+            "description": text(attr(g, "description", None)),
         }
         if members is not None:
             fields["members"] = sorted(members)

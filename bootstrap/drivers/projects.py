@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bootstrap.cloud import classify
-from bootstrap.drivers._keystone import is_managed, marker, text
+from bootstrap.drivers._keystone import attr, is_managed, marker, text
 from bootstrap.drivers.base import Driver
 from bootstrap.errors import Forbidden
 from bootstrap.model import Address
@@ -19,15 +19,15 @@ class ProjectDriver(Driver):
     ownership = "extra"
 
     def observe(self, p) -> Observed:
-        parent = getattr(p, "parent_id", None)
+        parent = attr(p, "parent_id", None)
         fields = {
             "name": p.name,
             "domain_id": p.domain_id,
-            "description": text(getattr(p, "description", None)),
-            "enabled": getattr(p, "enabled", True),
+            "description": text(attr(p, "description", None)),
+            "enabled": attr(p, "enabled", True),
             # A top-level project's parent is its domain: that is "no parent" here.
             "parent": None if parent in (None, p.domain_id) else parent,
-            "tags": sorted(getattr(p, "tags", None) or []),
+            "tags": sorted(attr(p, "tags", None) or []),
         }
         return Observed(p.id, fields, p, is_managed(p))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bootstrap.drivers._keystone import is_managed, marker, text
+from bootstrap.drivers._keystone import attr, is_managed, marker, text
 from bootstrap.drivers.base import Driver
 from bootstrap.model import Address
 from bootstrap.plan import UNKNOWN, Observed
@@ -19,8 +19,8 @@ class RegionDriver(Driver):
     def observe(self, r) -> Observed:
         fields = {
             "name": r.id,
-            "description": text(getattr(r, "description", None)),
-            "parent": getattr(r, "parent_region_id", None),
+            "description": text(attr(r, "description", None)),
+            "parent": attr(r, "parent_region_id", None),
         }
         return Observed(r.id, fields, r, is_managed(r))
 

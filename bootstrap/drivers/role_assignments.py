@@ -6,7 +6,7 @@ read with ONE `GET /v3/role_assignments` and matched by (role, actor, target).
 
 from __future__ import annotations
 
-from bootstrap.drivers._keystone import ref_id
+from bootstrap.drivers._keystone import attr, ref_id
 from bootstrap.drivers.base import Driver
 from bootstrap.model import Address
 from bootstrap.plan import UNKNOWN, Observed
@@ -47,11 +47,11 @@ class RoleAssignmentDriver(Driver):
         return (role, actor, target)
 
     def observe(self, a) -> Observed:
-        scope = getattr(a, "scope", {}) or {}
+        scope = attr(a, "scope", {}) or {}
         fields = {
             "role_id": ref_id(a.role),
-            "user_id": ref_id(getattr(a, "user", None)),
-            "group_id": ref_id(getattr(a, "group", None)),
+            "user_id": ref_id(attr(a, "user", None)),
+            "group_id": ref_id(attr(a, "group", None)),
             "project_id": ref_id(scope.get("project")),
             "domain_id": ref_id(scope.get("domain")),
             "system": "all" if scope.get("system") else None,

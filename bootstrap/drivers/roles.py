@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bootstrap.drivers._keystone import is_managed, marker, text
+from bootstrap.drivers._keystone import attr, is_managed, marker, text
 from bootstrap.drivers.base import Driver
 from bootstrap.plan import UNKNOWN, Observed
 
@@ -18,8 +18,8 @@ class RoleDriver(Driver):
     def observe(self, r) -> Observed:
         fields = {
             "name": r.name,
-            "domain_id": getattr(r, "domain_id", None),
-            "description": text(getattr(r, "description", None)),
+            "domain_id": attr(r, "domain_id", None),
+            "description": text(attr(r, "description", None)),
         }
         return Observed(r.id, fields, r, is_managed(r))
 

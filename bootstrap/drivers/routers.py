@@ -1,8 +1,44 @@
-"""routers: declarations (natural key, references, updatable fields)."""
+"""routers: Neutron routers, their external gateway and their interfaces on subnets.
+
+A router does not list its interfaces: ONE ports list (the router-interface ports of
+the whole cloud) is joined in memory by device_id. Adding or removing an interface is an
+in-place update of the router.
+"""
 
 from __future__ import annotations
 
-from bootstrap.drivers.base import Driver
+from collections import defaultdict
+
+from bootstrap.drivers._neutron import drop_none, ignore_not_found, is_managed, mark, text
+from bootstrap.drivers._neutron import project_scoped_address as _scoped_address
+from bootstrap.drivers.base import Driver, contains_unknown
+from bootstrap.plan import Observed
+
+# Port owners of router interfaces (legacy, DVR and HA routers).
+INTERFACE_OWNERS = (
+    "network:router_interface",
+    "network:router_interface_distributed",
+    "network:ha_router_replicated_interface",
+)
+SDK_ATTRS = {"description": "description", "admin_state_up": "is_admin_state_up"}
+
+
+def gateway(info):
+    """Neutron's external_gateway_info in the manifest's shape (None: no gateway)."""
+    if not info or not info.get("network_id"):
+        return None
+    return drop_none({"network": info["network_id"], "enable_snat": info.get("enable_snat")})
+
+
+def gateway_info(desired):
+    """The manifest's external_gateway as Neutron's external_gateway_info ({}: none)."""
+    if not desired:
+        return {}
+    info = {"network_id": desired["network"]}
+    if "enable_snat" in desired:
+        # Only when asked: setting enable_snat is admin-only under the default policy.
+        info["enable_snat"] = desired["enable_snat"]
+    return info
 
 
 class RouterDriver(Driver):
@@ -15,3 +51,86 @@ class RouterDriver(Driver):
     }
     updatable = frozenset({"description", "admin_state_up", "external_gateway", "interfaces"})
     immutable = frozenset()
+    ownership = "tags"
+    replace_is_destructive = False
+
+    def observe(self, r, ports) -> Observed:
+        subnets = {ip["subnet_id"] for p in ports for ip in (p.fixed_ips or [])}
+        fields = {
+            "name": r.name,
+            "project_id": r.project_id,
+            "description": text(r.description),
+            "admin_state_up": r.is_admin_state_up,
+            "external_gateway": gateway(r.external_gateway_info),
+            "interfaces": sorted(subnets),
+        }
+        raw = {"router": r, "ports": sorted(p.id for p in ports)}
+        return Observed(r.id, fields, raw, is_managed(r))
+
+    def normalise(self, field_name, value):
+        if field_name == "description":
+            return text(value)
+        if field_name == "interfaces":
+            return sorted(set(value or []), key=str)
+        if field_name == "external_gateway" and value is not None:
+            return {k: value[k] for k in ("network", "enable_snat") if k in value}
+        return value
+
+    def equal(self, field_name, desired, observed):
+        if field_name == "external_gateway":
+            if contains_unknown(desired):
+                return False
+            if not desired or not observed:
+                return not desired and not observed
+            # enable_snat only when the manifest gives it (Neutron defaults it to true).
+            return all(observed.get(k) == v for k, v in desired.items())
+        return super().equal(field_name, desired, observed)
+
+    def address_of_observed(self, observed):
+        return _scoped_address(self.kind, observed)
+
+    def read_all(self, cloud, resources):
+        routers = list(cloud.network.routers())
+        ports = defaultdict(list)
+        for p in cloud.network.ports(device_owner=list(INTERFACE_OWNERS)):
+            ports[p.device_id].append(p)
+        return [self.observe(r, ports.get(r.id, [])) for r in routers]
+
+    def create(self, cloud, resource, desired, resolver):
+        attrs = {
+            "name": resource.spec["name"],
+            "project_id": resolver.id(resource.spec["project"].address),
+        }
+        for f, attr in SDK_ATTRS.items():
+            if f in desired:
+                attrs[attr] = desired[f]
+        if desired.get("external_gateway"):
+            attrs["external_gateway_info"] = gateway_info(desired["external_gateway"])
+        r = cloud.network.create_router(**attrs)
+        mark(cloud, r)
+        for subnet_id in desired.get("interfaces") or []:
+            cloud.network.add_interface_to_router(r, subnet=subnet_id)
+        obs = self.observe(r, [])
+        if "interfaces" in desired:
+            obs.fields["interfaces"] = list(desired["interfaces"])
+        return obs
+
+    def update(self, cloud, resource, observed, changed, resolver):
+        attrs = {SDK_ATTRS[f]: v for f, v in changed.items() if f in SDK_ATTRS}
+        if "external_gateway" in changed:
+            attrs["external_gateway_info"] = gateway_info(changed["external_gateway"])
+        if attrs:
+            cloud.network.update_router(observed.id, **attrs)
+        if "interfaces" in changed:
+            have = set(observed.fields.get("interfaces") or [])
+            want = set(changed["interfaces"])
+            for subnet_id in sorted(have - want):
+                cloud.network.remove_interface_from_router(observed.id, subnet=subnet_id)
+            for subnet_id in sorted(want - have):
+                cloud.network.add_interface_to_router(observed.id, subnet=subnet_id)
+
+    def delete(self, cloud, observed):
+        # Neutron refuses to delete a router that still has interfaces.
+        for port_id in (observed.raw or {}).get("ports", []):
+            ignore_not_found(cloud.network.remove_interface_from_router, observed.id, port=port_id)
+        cloud.network.delete_router(observed.id, ignore_missing=False)

@@ -7,7 +7,7 @@ keypair, networks and security groups by name. Honest about destruction: a new i
 a rebuild and a new flavor a resize (in place, but disruptive: --allow-destroy);
 networks, keypair, user_data, availability zone and config drive need a new server.
 Waiting uses the shared poller (_nova.py); `known_hosts` is filled from the console log.
-Marker for --prune: the server tag managed-by=openstack-bootstrap.
+Marker for --prune: the server tag managed-by:openstack-bootstrap.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bootstrap.drivers._keystone import is_managed, marker, text
+from bootstrap.drivers._keystone import attr, is_managed, marker, text
 from bootstrap.drivers.base import Driver
 from bootstrap.plan import Observed
 
@@ -17,10 +17,10 @@ class ServiceDriver(Driver):
 
     def observe(self, s) -> Observed:
         fields = {
-            "name": getattr(s, "name", None),
+            "name": attr(s, "name", None),
             "type": s.type,
-            "description": text(getattr(s, "description", None)),
-            "enabled": getattr(s, "enabled", True),
+            "description": text(attr(s, "description", None)),
+            "enabled": attr(s, "enabled", True),
         }
         return Observed(s.id, fields, s, is_managed(s))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bootstrap.drivers._keystone import is_managed, marker, text
+from bootstrap.drivers._keystone import attr, is_managed, marker, text
 from bootstrap.drivers.base import Driver
 from bootstrap.model import Address
 from bootstrap.plan import Observed
@@ -25,10 +25,10 @@ class UserDriver(Driver):
         fields = {
             "name": u.name,
             "domain_id": u.domain_id,
-            "email": getattr(u, "email", None),
-            "description": text(getattr(u, "description", None)),
-            "enabled": getattr(u, "enabled", True),
-            "default_project": getattr(u, "default_project_id", None),
+            "email": attr(u, "email", None),
+            "description": text(attr(u, "description", None)),
+            "enabled": attr(u, "enabled", True),
+            "default_project": attr(u, "default_project_id", None),
         }
         return Observed(u.id, fields, u, is_managed(u))
 

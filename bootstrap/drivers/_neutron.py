@@ -1,0 +1,75 @@
+"""Shared pieces of the Neutron (network v2) drivers: ownership tag, value normalisers."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from bootstrap.model import Address
+from bootstrap.plan import Observed
+
+# Neutron has no free-form attributes, but every standard-attribute resource (networks,
+# subnets, routers, security groups, floating IPs) takes tags: the --prune marker.
+MARKER_TAG = "managed-by:openstack-bootstrap"
+
+
+def is_managed(raw: Any) -> bool:
+    return MARKER_TAG in (getattr(raw, "tags", None) or [])
+
+
+def mark(cloud: Any, obj: Any) -> None:
+    """Tag what the tool created. Neutron takes tags only after creation (one PUT)."""
+    cloud.network.add_tag(obj, MARKER_TAG)
+    tags = list(getattr(obj, "tags", None) or [])
+    if MARKER_TAG not in tags:
+        obj.tags = [*tags, MARKER_TAG]
+
+
+def text(value: Any) -> str:
+    """Neutron returns "" for an empty description; a manifest may say null."""
+    return "" if value is None else str(value)
+
+
+def ip(value: Any) -> Any:
+    """One spelling per address (IPv6 compressed, lower case); non-addresses pass."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return value
+
+
+def cidr(value: Any) -> Any:
+    """One spelling per network; a bare address is its /32 (/128), as Neutron stores it.
+
+    Host bits are dropped: 10.0.0.5/24 filters and routes like 10.0.0.0/24.
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        return value
+
+
+def project_scoped_address(kind: str, observed: Observed) -> Address:
+    """A live resource the manifest does not name: project id plus its name (or id)."""
+    f = observed.fields
+    return Address(kind, (str(f.get("project_id") or "-"), str(f.get("name") or observed.id)))
+
+
+def ignore_not_found(fn: Any, *args: Any, **kwargs: Any) -> None:
+    """Call a removal whose target may already be gone (that is the goal reached)."""
+    from bootstrap.cloud import classify
+    from bootstrap.errors import NotFound
+
+    try:
+        fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - anything but "not found" propagates
+        if not isinstance(classify(exc), NotFound):
+            raise
+
+
+def drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None}
