@@ -225,6 +225,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
         applier = Applier(cloud, engine.instantiate_drivers(), resolver, args.allow_destroy)
         total = sum(1 for c in plan.changes if c.is_change)
         with ApplyProgress(out, total) as on_event:
+            # Drivers with long transfers (image uploads) add their bars to this display.
+            cloud.shared("live_progress", lambda: on_event.progress)
             result = applier.apply(plan, args.parallelism, on_event)
     except BootstrapError as exc:
         return _report_error(exc, secrets)
