@@ -175,9 +175,25 @@ def open_source(source: dict[str, str]) -> Iterator[tuple[IO[bytes], int | None,
         yield resp.raw, size, url.rsplit("/", 1)[-1] or url
 
 
+# cloud.shared() key under which the CLI puts its live rich Progress during apply: an
+# upload adds its bar there (two live displays on one terminal would garble each other).
+LIVE_PROGRESS = "live_progress"
+
+
 @contextlib.contextmanager
-def progress(label: str, total: int | None) -> Iterator[Callable[[int], None] | None]:
-    """A rich progress bar on stderr, only when stderr is a terminal (never in tests/CI)."""
+def progress(cloud: Any, label: str, total: int | None) -> Iterator[Callable[[int], None] | None]:
+    """An upload progress bar, only on a terminal (never in tests or CI logs).
+
+    Joins the apply's live display when the CLI shows one; else draws its own on stderr.
+    """
+    live = cloud.shared(LIVE_PROGRESS, lambda: None)
+    if live is not None and not live.disable:
+        task = live.add_task(f"upload {label}", total=total)
+        try:
+            yield lambda n: live.advance(task, n)
+        finally:
+            live.remove_task(task)
+        return
     if not sys.stderr.isatty():
         yield None
         return

@@ -189,7 +189,7 @@ class ImageDriver(Driver):
         glance = cloud.glance
         image = glance.images.create(**kwargs)
         try:
-            computed = self._upload(glance, image["id"], source)
+            computed = self._upload(cloud, image["id"], source)
             image = glance.images.get(image["id"])
             self._verify(dict(image), computed, checksum, address)
         except BaseException:
@@ -200,10 +200,13 @@ class ImageDriver(Driver):
         return self.observe(image)
 
     @staticmethod
-    def _upload(glance: Any, image_id: str, source: dict[str, str]) -> dict[str, str]:
-        with g.open_source(source) as (stream, size, label), g.progress(label, size) as tick:
+    def _upload(cloud: Any, image_id: str, source: dict[str, str]) -> dict[str, str]:
+        with (
+            g.open_source(source) as (stream, size, label),
+            g.progress(cloud, label, size) as tick,
+        ):
             reader = g.HashingReader(stream, ["sha512", "sha256", "md5"], tick)
-            glance.images.upload(image_id, reader, image_size=size)
+            cloud.glance.images.upload(image_id, reader, image_size=size)
         return reader.digests()
 
     @staticmethod

@@ -393,3 +393,33 @@ def test_poller_lives_on_the_cloud_not_in_a_global():
     b_store = {}
     b = SimpleNamespace(shared=lambda k, f: b_store.setdefault(k, f()))
     assert _nova.poller(b) is not _nova.poller(a)
+
+
+def test_upload_progress_joins_the_apply_display_or_stays_silent(data_file, monkeypatch):
+    class Live:
+        disable = False
+
+        def __init__(self):
+            self.tasks, self.done = {}, []
+
+        def add_task(self, description, total):
+            self.tasks[1] = [description, total, 0]
+            return 1
+
+        def advance(self, task, n):
+            self.tasks[task][2] += n
+
+        def remove_task(self, task):
+            self.done.append(self.tasks.pop(task))
+
+    live = Live()
+    cloud = SimpleNamespace(shared=lambda key, factory: live)
+    with _glance.progress(cloud, "disk.raw", 10) as tick:
+        tick(4)
+        tick(6)
+    assert live.done == [["upload disk.raw", 10, 10]]
+    # No live display and stderr not a terminal (tests, CI): no bar at all.
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False, raising=False)
+    quiet = SimpleNamespace(shared=lambda key, factory: factory())
+    with _glance.progress(quiet, "disk.raw", 10) as tick:
+        assert tick is None
