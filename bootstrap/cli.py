@@ -124,7 +124,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    # soft_wrap: a plan piped to a file or a CI log keeps one field per line.
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def _setup_logging(verbose: bool) -> None:

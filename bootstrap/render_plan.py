@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from bootstrap.apply import FAILED, ApplyResult, skipped_by
-from bootstrap.model import MASK
+from bootstrap.model import KINDS, MASK
 from bootstrap.plan import Action, Change, FieldDiff, Plan
 
 STYLE = {
@@ -63,8 +63,14 @@ def summary_line(plan: Plan) -> str:
     )
 
 
+def review_order(changes: list[Change]) -> list[Change]:
+    """Manifest section order, then address: stable, and how a reviewer reads a manifest."""
+    rank = {k: i for i, k in enumerate(KINDS)}
+    return sorted(changes, key=lambda c: (rank.get(c.address.kind, 99), str(c.address)))
+
+
 def print_plan(console: Console, plan: Plan) -> None:
-    for change in plan.changes:
+    for change in review_order(plan.changes):
         if change.is_change:
             for line in change_lines(change):
                 console.print(line, highlight=False)
