@@ -107,6 +107,20 @@ def _implicit(manifest: Manifest) -> Iterator[tuple[Address, Address, str]]:
                         yield router.address, fip.address, f"server (routed by {router.address})"
 
 
+    # Nova boots a server in the project of the token: the tool scopes a token to the
+    # server's project, which needs the role assignments the manifest gives on it first.
+    grants_on: dict[Address, list[Resource]] = {}
+    for grant in manifest.of_kind("role_assignments"):
+        target = grant.spec.get("project")
+        if isinstance(target, Ref) and not grant.absent:
+            grants_on.setdefault(target.address, []).append(grant)
+    for server in manifest.of_kind("servers"):
+        project = server.spec.get("project")
+        if isinstance(project, Ref) and not server.absent:
+            for grant in grants_on.get(project.address, []):
+                yield grant.address, server.address, f"project (a token for {project.address})"
+
+
 def _source_key(r: Resource, files: list[str]) -> tuple:
     src = r.source
     if src is None:

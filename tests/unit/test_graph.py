@@ -133,3 +133,27 @@ def test_stages_are_topological_generations():
     g.add_edge(a, c)
     g.add_edge(b, c)
     assert graph.stages(g) == [[a, b], [c]]
+
+
+def test_servers_wait_for_role_assignments_on_their_project(tmp_path):
+    _, g, diags = build(
+        tmp_path,
+        """
+        projects: [{name: acme}, {name: other}]
+        users: [{name: admin}]
+        roles: [{name: member}]
+        role_assignments:
+          - {role: member, user: admin, project: acme}
+          - {role: member, user: admin, project: other}
+        images: [{name: img, source: {url: "https://example.org/i.img"}, checksum: "%s"}]
+        flavors: [{name: f, vcpus: 1, ram: 64, disk: 1}]
+        servers: [{name: web, project: acme, image: img, flavor: f}]
+        """
+        % ("a" * 64),
+    )
+    assert not [d for d in diags if d.is_error], diags
+    server = Address("servers", ("acme", "web"))
+    grant = Address("role_assignments", ("member", "user:admin", "project:acme"))
+    other = Address("role_assignments", ("member", "user:admin", "project:other"))
+    assert g.has_edge(grant, server) and g.edges[grant, server]["implicit"]
+    assert not g.has_edge(other, server)
