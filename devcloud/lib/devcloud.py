@@ -273,8 +273,9 @@ def show_failure(s: Settings, exc: Failure):
     if not shown and paths:
         print(f'devcloud: log files (empty or missing): {", ".join(map(str, paths))}',
               file=sys.stderr)
-    print('devcloud: processes started so far keep running; `devcloud/status` shows them, '
-          '`devcloud/down` stops them.', file=sys.stderr)
+    if any(Procs(s).pid(name) for name in SERVICES):
+        print('devcloud: processes started so far keep running; `devcloud/status` shows them, '
+              '`devcloud/down` stops them.', file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------- net helpers
@@ -323,7 +324,8 @@ def port_owner(port):
                 link = os.readlink(f'/proc/{p}/fd/{fd}')
                 if link.startswith('socket:[') and link[8:-1] in inodes:
                     comm = Path(f'/proc/{p}/comm').read_text().strip()
-                    return int(p), comm
+                    cmdline = Path(f'/proc/{p}/cmdline').read_bytes().replace(b'\0', b' ')
+                    return int(p), cmdline.decode(errors='replace').strip()[:70] or comm
     return None, None
 
 
@@ -422,7 +424,8 @@ class Cloud:
             if self.procs.pid(svc) or not port_in_use(port):
                 continue
             pid, comm = port_owner(port)
-            if key == 'epmd' and (comm == 'epmd' or self.procs.pid('rabbitmq')):
+            is_epmd = bool(comm) and os.path.basename(comm.split()[0]) == 'epmd'
+            if key == 'epmd' and (is_epmd or self.procs.pid('rabbitmq')):
                 continue  # a shared epmd is fine: our node only registers its name there
             who = f'pid {pid} ({comm})' if pid else 'another process'
             busy.append(f'127.0.0.1:{port} ({svc}, DEVCLOUD_{key.upper()}_PORT) is in use by {who}')
@@ -1074,6 +1077,11 @@ default_pass = guest
             if mfile.exists() and mfile.read_text().strip() == mark \
                     and not os.environ.get('DEVCLOUD_FORCE_DBSYNC'):
                 continue
+            if (D / f'.restoring-{name}').exists():  # an earlier restore was interrupted
+                self.mysql(''.join(f'DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db} '
+                                   'CHARACTER SET utf8mb4;' for db in dbs))
+                (D / f'.restoring-{name}').unlink()
+                counts = None
             if counts is None:
                 counts = self.table_counts()
             empty = not any(counts.get(db) for db in dbs)
@@ -1096,10 +1104,14 @@ default_pass = guest
         return syncs
 
     def sync_steps(self, name, dbs, steps, logf, mark, mfile, restore_from, snapshot_to):
+        flag = self.s.data / f'.restoring-{name}'
+
         def body():
             if restore_from:
                 try:
+                    flag.write_text('restore in progress\n')
                     self.restore(name, restore_from, logf)
+                    flag.unlink()
                     if name == 'keystone':
                         self.keystone_keys()
                         (self.s.data / '.registered').write_text(self.register_mark(mark) + '\n')
@@ -1441,6 +1453,19 @@ default_pass = guest
         print(fmt.format('SERVICE', 'PID', 'STATE', 'PORT', 'CHECK'))
         for r in rows:
             print(fmt.format(*r))
+        pss = rss = nproc = 0
+        for name in SERVICES:
+            pid = self.procs.pid(name)
+            for member in group_members(pid) if pid else ():
+                with contextlib.suppress(OSError), open(f'/proc/{member}/smaps_rollup') as f:
+                    nproc += 1
+                    for line in f:
+                        if line.startswith('Pss:'):
+                            pss += int(line.split()[1])
+                        elif line.startswith('Rss:'):
+                            rss += int(line.split()[1])
+        print(f'memory of the {nproc} devcloud processes: PSS {pss / 1024:.0f} MiB, '
+              f'RSS {rss / 1024:.0f} MiB')
         print(f'keystone admin token: {"ok" if tok else "FAILED"}')
         print(f'overall: {"UP" if ok else "NOT UP"}')
         return 0 if ok else 1
