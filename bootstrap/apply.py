@@ -221,6 +221,8 @@ class Applier:
                 return DELETED
             resource = change.resource
             assert resource is not None
+            if not resource.managed:
+                return UNCHANGED  # looked up only: never written
             observed = change.observed
             # The same decision function as the plan, now with the ids created since.
             now = driver.diff(resource, observed, self.resolver)

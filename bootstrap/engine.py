@@ -16,13 +16,11 @@ import networkx as nx
 
 from bootstrap.cloud import Cloud, with_retries
 from bootstrap.drivers.base import Driver, registry
-from bootstrap.errors import Forbidden, ManifestError, PreflightError, StalePlan
+from bootstrap.errors import Forbidden, ManifestError, PlanError, PreflightError, StalePlan
 from bootstrap.model import DEFAULT_DOMAIN, Address, Manifest
 from bootstrap.plan import Observed, Plan, Resolver, make_plan
 
-IDENTITY_KINDS = frozenset(
-    {"domains", "projects", "roles", "users", "groups", "role_assignments"}
-)
+IDENTITY_KINDS = frozenset({"domains", "projects", "roles", "users", "groups", "role_assignments"})
 # Kinds whose writes need the cloud's admin role under the default policies.
 ADMIN_KINDS = IDENTITY_KINDS | {"regions", "services", "endpoints", "flavors"}
 
@@ -101,6 +99,11 @@ def plan(
     result, resolver = make_plan(
         loaded.manifest, loaded.graph, drivers, observed, builtin_ids(observed), prune
     )
+    errors = [d for d in result.diagnostics if d.is_error]
+    if errors:
+        raise PlanError(
+            "the plan cannot be made:\n" + "\n".join("  " + d.format() for d in errors)
+        )
     result.requests = cloud.counter.total - start_requests
     result.read_seconds = time.monotonic() - t0
     return result, resolver
@@ -146,7 +149,8 @@ def check_saved_plan(saved: dict[str, Any], fresh: Plan) -> None:
         )
         raise StalePlan(
             "the cloud (or the manifest) changed since the plan was saved; nothing was "
-            "applied. Differences: " + ", ".join(differing[:10])
+            "applied. Differences: "
+            + ", ".join(differing[:10])
             + (f" and {len(differing) - 10} more" if len(differing) > 10 else "")
             + ". Run plan again."
         )

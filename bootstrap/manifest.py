@@ -467,6 +467,7 @@ class _Item:
     node: YMap
     bad: list[tuple] = field(default_factory=list)  # spec-relative paths with schema errors
     state: str = "present"
+    managed: bool = True
     spec: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, Source] = field(default_factory=dict)
     sites: list[_Site] = field(default_factory=list)
@@ -655,8 +656,19 @@ class _Loader:
         drv = self.drivers[it.kind]
         state = it.node.get("state")
         it.state = state if state in ("present", "absent") else "present"
+        it.managed = it.node.get("managed") is not False
+        if not it.managed and it.state == "absent":
+            self.diags.append(
+                Diagnostic(
+                    "error",
+                    "managed: false and state: absent contradict each other: a resource "
+                    "that is only looked up is never deleted",
+                    source=it.node.start,
+                )
+            )
         it.spec = plain(it.node)
         it.spec.pop("state", None)
+        it.spec.pop("managed", None)
         _record_sources(it.node, (), it.sources)
         for decl, name in drv.item_shorthand.items():
             for path, value in list(walk(it.spec, decl)):
@@ -987,7 +999,7 @@ class _Loader:
         manifest = Manifest(files=[f.display for f in self.files])
         for it in keyed:
             manifest.resources[it.address] = Resource(
-                it.address, it.spec, it.state, it.node.start, dict(it.sources)
+                it.address, it.spec, it.state, it.node.start, dict(it.sources), it.managed
             )
         return manifest, self.diags
 

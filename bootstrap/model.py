@@ -104,6 +104,8 @@ class Resource:
     source: Source | None = None
     # Where each spec field was written (for located plan/apply diagnostics).
     field_sources: dict[str, Source] = field(default_factory=dict)
+    # False: only looked up (must exist), never created, changed or deleted.
+    managed: bool = True
 
     @property
     def kind(self) -> str:

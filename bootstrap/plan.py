@@ -211,17 +211,82 @@ def make_plan(
     changes: list[Change] = []
     matched: dict[str, set[str]] = {}
     # Topological order so a resource's references are matched before it is.
+    diagnostics: list[Diagnostic] = []
     for address in nx.topological_sort(graph):
         resource = manifest.resources[address]
         driver = drivers[resource.kind]
-        live = driver.match(resource, observed.get(resource.kind, []), resolver)
+        candidates = observed.get(resource.kind, [])
+        live = driver.match(resource, candidates, resolver)
+        if live is None and not resource.managed:
+            live = _look_up(driver, resource, candidates, resolver, diagnostics)
         if live is not None:
             resolver.set(address, live.id)
             matched.setdefault(resource.kind, set()).add(live.id)
+        if not resource.managed:
+            changes.append(
+                Change(
+                    address,
+                    Action.NOOP,
+                    reason="looked up (managed: false)",
+                    resource=resource,
+                    observed=live,
+                )
+            )
+            continue
         changes.append(driver.diff(resource, live, resolver))
     if prune:
         changes.extend(_prune_changes(drivers, observed, matched))
-    return Plan(changes=changes, graph=graph), resolver
+    return Plan(changes=changes, graph=graph, diagnostics=diagnostics), resolver
+
+
+def _look_up(
+    driver: Driver,
+    resource: Resource,
+    candidates: list[Observed],
+    resolver: Resolver,
+    diagnostics: list[Diagnostic],
+) -> Observed | None:
+    """Find a `managed: false` resource the natural key alone did not find.
+
+    Its project or domain may be invisible to the user (a non-admin cannot read the admin
+    project that owns the external network): then the name alone must single it out.
+    """
+    where = str(resource.address)
+    if driver.identity(resource, resolver) is None:
+        found = [o for o in candidates if o.fields.get("name") == resource.spec.get("name")]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            diagnostics.append(
+                Diagnostic(
+                    "error",
+                    f"{len(found)} visible {resource.kind} are named "
+                    f"{resource.spec.get('name')!r}; qualify the lookup",
+                    address=where,
+                    source=resource.source,
+                )
+            )
+            return None
+    if getattr(driver, "partial_read", False):
+        # The list showed only what this user may see: not finding it proves nothing.
+        diagnostics.append(
+            Diagnostic(
+                "warning",
+                "managed: false resource not visible to this user; assumed to exist",
+                address=where,
+                source=resource.source,
+            )
+        )
+        return None
+    diagnostics.append(
+        Diagnostic(
+            "error",
+            "managed: false resource does not exist in the cloud (it is looked up, never created)",
+            address=where,
+            source=resource.source,
+        )
+    )
+    return None
 
 
 def _prune_changes(

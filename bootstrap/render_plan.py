@@ -74,6 +74,8 @@ def print_plan(console: Console, plan: Plan) -> None:
         if change.is_change:
             for line in change_lines(change):
                 console.print(line, highlight=False)
+    for d in plan.diagnostics:
+        console.print(f"[yellow]{escape(d.format())}[/yellow]", highlight=False)
     if not plan.has_changes:
         console.print("[green]No changes.[/green] The cloud matches the manifest.")
     console.print(summary_line(plan), highlight=False)

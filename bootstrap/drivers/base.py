@@ -98,6 +98,10 @@ class Driver:
         return Address(cls.kind, cls.natural_key(spec))
 
     # --- runtime: pure parts ----------------------------------------------------------
+    # Set by read_all when the user could list only what it may see (non-admin fallbacks):
+    # a lookup that finds nothing then proves nothing.
+    partial_read: bool = False
+
     # A replace of this kind loses data or wiring (set False where a replace is harmless).
     replace_is_destructive: ClassVar[bool] = True
     # Updatable fields whose in-place change destroys data or disrupts the resource (a

@@ -46,6 +46,7 @@ class ProjectDriver(Driver):
                 raise
             # A non-admin may not list projects but may list its own.
             projects = cloud.keystone.projects.list(user=cloud.user_id)
+            self.partial_read = True
         return [self.observe(p) for p in projects]
 
     def address_of_observed(self, observed):

@@ -219,3 +219,43 @@ def test_ambiguous_live_resources_are_an_error(cloud):
 
     with pytest.raises(AmbiguousResource, match="projects.dup"):
         run_plan(cloud, manifest_of(proj("dup")))
+
+
+def lookup(kind, spec):
+    r = resource(kind, spec)
+    r.managed = False
+    return r
+
+
+def test_lookup_is_read_never_written(cloud):
+    cloud.store["projects"]["p0"] = {"name": "ops", "domain_id": "default", "description": "x"}
+    m = manifest_of(
+        lookup("projects", {"name": "ops", "description": "differs: ignored for lookups"}),
+        user("bob", "ops"),
+    )
+    plan, result = run_apply(cloud, m)
+    assert [str(c.address) for c in plan.changes if c.is_change] == ["users.bob"]
+    (bob,) = cloud.store["users"].values()
+    assert bob["default_project"] == "p0"
+    assert not any(op for op, kind, _ in cloud.writes() if kind == "projects")
+
+
+def test_missing_lookup_fails_the_plan_before_any_write(cloud):
+    from bootstrap.errors import PlanError
+
+    m = manifest_of(lookup("projects", {"name": "nowhere"}), user("bob", "nowhere"))
+    with pytest.raises(PlanError, match="projects.nowhere"):
+        run_plan(cloud, m)
+    assert cloud.writes() == []
+
+
+def test_lookup_in_an_invisible_project_matches_by_name(cloud):
+    # A non-admin sees the external network but not the admin project that owns it.
+    cloud.store["networks"]["n1"] = {"name": "public", "project_id": "admin-id"}
+    drivers = fake_drivers()
+    drivers["projects"].partial_read = True
+    admin = lookup("projects", {"name": "admin"})
+    net = lookup("networks", {"name": "public", "project": Ref(admin.address)})
+    plan, resolver = run_plan(cloud, manifest_of(admin, net), drivers=drivers)
+    assert resolver.id(net.address) == "n1"
+    assert [d.severity for d in plan.diagnostics] == ["warning"]
