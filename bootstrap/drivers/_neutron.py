@@ -19,10 +19,32 @@ def is_managed(raw: Any) -> bool:
 
 def mark(cloud: Any, obj: Any) -> None:
     """Tag what the tool created. Neutron takes tags only after creation (one PUT)."""
-    cloud.network.add_tag(obj, MARKER_TAG)
+    done = f"{type(obj).__name__} {getattr(obj, 'id', '')} was created"
+    follow_up(done, cloud.network.add_tag, obj, MARKER_TAG)
     tags = list(getattr(obj, "tags", None) or [])
     if MARKER_TAG not in tags:
         obj.tags = [*tags, MARKER_TAG]
+
+
+def follow_up(done: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """A step after a create (tag, rules, interfaces), whose failure must surface as is.
+
+    Raised plainly, a 409 (a quota) or a transient error would read as "someone else
+    created it" or "the create's answer was lost": the engine would find the new resource,
+    adopt it and report it created, its rules or interfaces missing without a word.
+    """
+    from bootstrap.cloud import classify
+    from bootstrap.errors import ResourceFailed
+
+    try:
+        return fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - re-raised with its message, never retried
+        err = classify(exc)
+        code = f" (HTTP {err.status})" if err.status else ""
+        raise ResourceFailed(
+            f"{done}, but completing it failed: {err.message}{code}",
+            request_id=err.request_id,
+        ) from exc
 
 
 def text(value: Any) -> str:

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from bootstrap.drivers._neutron import drop_none, ignore_not_found, is_managed, mark, text
+from bootstrap.drivers._neutron import (
+    drop_none,
+    follow_up,
+    ignore_not_found,
+    is_managed,
+    mark,
+    text,
+)
 from bootstrap.drivers._neutron import project_scoped_address as _scoped_address
 from bootstrap.drivers.base import Driver, contains_unknown
 from bootstrap.plan import Observed
@@ -109,7 +116,12 @@ class RouterDriver(Driver):
         r = cloud.network.create_router(**attrs)
         mark(cloud, r)
         for subnet_id in desired.get("interfaces") or []:
-            cloud.network.add_interface_to_router(r, subnet=subnet_id)
+            follow_up(
+                f"router {r.id} was created",
+                cloud.network.add_interface_to_router,
+                r,
+                subnet=subnet_id,
+            )
         obs = self.observe(r, [])
         if "interfaces" in desired:
             obs.fields["interfaces"] = list(desired["interfaces"])

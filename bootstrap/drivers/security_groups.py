@@ -19,7 +19,7 @@ from collections import defaultdict
 from typing import Any
 
 from bootstrap.cloud import classify
-from bootstrap.drivers._neutron import cidr, drop_none, is_managed, mark, text
+from bootstrap.drivers._neutron import cidr, drop_none, follow_up, is_managed, mark, text
 from bootstrap.drivers._neutron import project_scoped_address as _scoped_address
 from bootstrap.drivers.base import Driver, resolve
 from bootstrap.errors import CloudError, Forbidden, NotFound
@@ -323,7 +323,9 @@ class SecurityGroupDriver(Driver):
             want = self.desired(resource, scoped)
             changed = {d.field: want[d.field] for d in change.fields}
             assert change.observed is not None
-            self.update(cloud, resource, change.observed, changed, scoped)
+            how = "adopted" if name == DEFAULT_GROUP else "created"
+            done = f"security group {sg.id} was {how}"
+            follow_up(done, self.update, cloud, resource, change.observed, changed, scoped)
             obs.fields.update(changed)
         return obs
 
