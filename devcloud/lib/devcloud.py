@@ -70,7 +70,7 @@ SERVICES = {
     'nova-scheduler': (None, ['nova-scheduler.log', 'nova-scheduler.stdout']),
     'nova-compute': (None, ['nova-compute.log', 'nova-compute.stdout']),
 }
-LOW_PRIORITY_AT_START = ('glance-api', 'neutron-api')
+LOW_PRIORITY_AT_START = ('glance-api', 'neutron-api', 'nova-api', 'nova-scheduler')
 STARTUP_NICE = int(os.environ.get('DEVCLOUD_STARTUP_NICE', '10'))
 OPENSTACK_SERVICES = ('nova-compute', 'nova-scheduler', 'nova-conductor', 'nova-api',
                       'neutron-api', 'glance-api', 'placement-api', 'keystone')
