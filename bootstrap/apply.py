@@ -261,6 +261,27 @@ class Applier:
         with contextlib.suppress(NotFound):
             with_retries(lambda: driver.delete(self.cloud, observed), address=address)
 
+    def _complete(
+        self, driver: Driver, resource: Any, found: Observed, address: str
+    ) -> Observed:
+        """An adopted resource may be half made (a create of several steps that failed
+        midway): the same diff decides what is still missing, and it is done now."""
+        now = driver.diff(resource, found, self.resolver)
+        if now.action is Action.UPDATE and not now.destructive:
+            desired = driver.desired(resource, self.resolver)
+            changed = {f.field: desired[f.field] for f in now.fields}
+            with_retries(
+                lambda: driver.update(self.cloud, resource, found, changed, self.resolver),
+                address=address,
+            )
+        elif now.action is not Action.NOOP:
+            raise CloudError(
+                f"found it half made after a failed create, and completing it needs a "
+                f"{now.action.value}: {now.reason}",
+                address,
+            )
+        return found
+
     def _create(self, driver: Driver, resource: Any, address: str, attempts: int = 3) -> Observed:
         """Create once; after a transient failure, look before creating again."""
         last: CloudError | None = None
@@ -268,7 +289,8 @@ class Applier:
             if last is not None:
                 found = driver.match(resource, self.reread(resource), self.resolver)
                 if found is not None:
-                    return found  # the lost create did happen: adopt, never duplicate
+                    # The lost create did happen: adopt, never duplicate.
+                    return self._complete(driver, resource, found, address)
             desired = driver.desired(resource, self.resolver)
             try:
                 return driver.create(self.cloud, resource, desired, self.resolver)
@@ -278,7 +300,7 @@ class Applier:
                     # Someone (or a lost earlier attempt) made it meanwhile: adopt it.
                     found = driver.match(resource, self.reread(resource), self.resolver)
                     if found is not None:
-                        return found
+                        return self._complete(driver, resource, found, address)
                 if not err.retryable:
                     raise err from exc
                 last = err

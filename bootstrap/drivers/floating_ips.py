@@ -18,7 +18,8 @@ from bootstrap.plan import UNKNOWN, Observed
 
 class FloatingIPDriver(Driver):
     kind = "floating_ips"
-    key_fields = ("project", "server")
+    # The server's own key already holds its project: floating_ips.acme/web-1.
+    key_fields = ("server",)
     references = {"project": "projects", "server": "servers", "network": "networks"}
     # `server` is part of the key, but an adopted address may need (re)attaching.
     updatable = frozenset({"description", "server"})

@@ -664,7 +664,7 @@ def test_floating_ip_lifecycle(tmp_path, unique_name, sdk, compute_cleanup):
         description: {n}fip
     """
     path = write_manifest(tmp_path, text)
-    address = f"floating_ips.admin/admin/{n}vm"
+    address = f"floating_ips.admin/{n}vm"
     first = apply_ok(path)
     assert first.actions()[address] == "create"
     server = one(connect().nova.servers.list(search_opts={"name": f"^{n}vm$"}))

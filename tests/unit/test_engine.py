@@ -91,7 +91,11 @@ def test_reads_one_list_per_kind(cloud):
     run_plan(cloud, acme())
     lists = [c for c in cloud.calls if c[0] == "list"]
     assert sorted(k for _, k, _ in lists) == [
-        "domains", "projects", "role_assignments", "roles", "users",
+        "domains",
+        "projects",
+        "role_assignments",
+        "roles",
+        "users",
     ]
 
 
@@ -123,9 +127,7 @@ def test_absent_deletes_once(cloud):
 
 
 def test_failure_skips_only_dependents(cloud):
-    m = manifest_of(
-        proj("broken"), user("bob", "broken"), proj("fine"), user("carol", "fine")
-    )
+    m = manifest_of(proj("broken"), user("bob", "broken"), proj("fine"), user("carol", "fine"))
     cloud.fail[("create", "projects.broken")] = [CloudError("bad request", status=400)]
     _, result = run_apply(cloud, m)
     outcomes = {str(a): r.outcome for a, r in result.results.items()}
@@ -259,3 +261,22 @@ def test_lookup_in_an_invisible_project_matches_by_name(cloud):
     plan, resolver = run_plan(cloud, manifest_of(admin, net), drivers=drivers)
     assert resolver.id(net.address) == "n1"
     assert [d.severity for d in plan.diagnostics] == ["warning"]
+
+
+def test_half_made_create_is_completed_after_adoption(cloud):
+    """A create of several steps that failed midway: adopted, then the rest is done."""
+    drivers = fake_drivers()
+    real_create = drivers["projects"].create
+
+    def create_without_description(c, res, desired, resolver):
+        real_create(c, res, {k: v for k, v in desired.items() if k != "description"}, resolver)
+        raise CloudError("quota exceeded while tagging", str(res.address), 409)
+
+    drivers["projects"].create = create_without_description
+    m = manifest_of(proj("acme", description="Acme Corp"))
+    plan, resolver = run_plan(cloud, m, drivers=drivers)
+    result = Applier(cloud, drivers, resolver).apply(plan)
+    assert result.ok
+    (p,) = cloud.store["projects"].values()
+    assert p["description"] == "Acme Corp"
+    assert not run_plan(cloud, m)[0].has_changes

@@ -54,7 +54,7 @@ def test_implicit_edges_subnets_and_routers(tmp_path):
     g, diags = graph.build(loaded)
     assert diags == []
     server = Address("servers", ("acme", "web"))
-    fip = Address("floating_ips", ("acme", "acme", "web"))
+    fip = Address("floating_ips", ("acme", "web"))
     router = Address("routers", ("acme", "router"))
     subnet = Address("subnets", ("acme", "subnet"))
     public_subnet = Address("subnets", ("admin", "public-subnet"))
