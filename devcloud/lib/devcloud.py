@@ -634,6 +634,8 @@ report_interval = 10
 service_down_time = 60
 heal_instance_info_cache_interval = -1
 graceful_shutdown_timeout = 5
+# one compute host: a resize must be allowed to land on the same host
+allow_resize_to_same_host = true
 [api]
 auth_strategy = keystone
 [wsgi]
