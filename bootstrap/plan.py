@@ -218,7 +218,12 @@ def make_plan(
         candidates = observed.get(resource.kind, [])
         live = driver.match(resource, candidates, resolver)
         if live is None and not resource.managed:
-            live = _look_up(driver, resource, candidates, resolver, diagnostics)
+            # Missing matters only when something that must exist builds on it.
+            needed = any(
+                not manifest.resources[d].absent and manifest.resources[d].managed
+                for d in graph.successors(address)
+            )
+            live = _look_up(driver, resource, candidates, resolver, diagnostics, needed)
         if live is not None:
             resolver.set(address, live.id)
             matched.setdefault(resource.kind, set()).add(live.id)
@@ -245,6 +250,7 @@ def _look_up(
     candidates: list[Observed],
     resolver: Resolver,
     diagnostics: list[Diagnostic],
+    needed: bool = True,
 ) -> Observed | None:
     """Find a `managed: false` resource the natural key alone did not find.
 
@@ -267,12 +273,13 @@ def _look_up(
                 )
             )
             return None
-    if getattr(driver, "partial_read", False):
+    if getattr(driver, "partial_read", False) or not needed:
         # The list showed only what this user may see: not finding it proves nothing.
         diagnostics.append(
             Diagnostic(
                 "warning",
-                "managed: false resource not visible to this user; assumed to exist",
+                "managed: false resource not found or not visible to this user"
+                + ("; assumed to exist" if needed else "; nothing present depends on it"),
                 address=where,
                 source=resource.source,
             )
