@@ -39,7 +39,7 @@ def manifest(p: str, servers: int, rules: int, state: str = "present") -> str:
         f"  - {{role: member, user: admin, project: {p}proj, state: absent}}",
         "images:",
         f"  - name: {p}img\n    source: {{file: {FILES / 'tiny.raw'}}}\n"
-        f"    disk_format: raw\n    container_format: bare{absent}",
+        f"    disk_format: raw\n    container_format: bare\n    visibility: public{absent}",
         "flavors:",
         f"  - {{name: {p}small, vcpus: 1, ram: 64, disk: 1{', state: absent' * bool(absent)}}}",
         f"  - {{name: {p}large, vcpus: 2, ram: 128, disk: 1{', state: absent' * bool(absent)}}}",
