@@ -8,6 +8,7 @@ on another server: it is then (re)attached, in place.
 
 from __future__ import annotations
 
+from bootstrap import known_hosts
 from bootstrap.cloud import classify
 from bootstrap.drivers._neutron import ip, is_managed, mark, text
 from bootstrap.drivers.base import Driver
@@ -124,6 +125,10 @@ class FloatingIPDriver(Driver):
             cloud, server_id, lambda port_id: cloud.network.create_ip(port_id=port_id, **attrs)
         )
         mark(cloud, f)
+        # A server with `known_hosts` gets its new public address written there too.
+        known_hosts.add_addresses(
+            cloud, resource.spec["server"].address, server_id, [f.floating_ip_address]
+        )
         return self.observe(f, server_id)
 
     def update(self, cloud, resource, observed, changed, resolver):
@@ -135,6 +140,11 @@ class FloatingIPDriver(Driver):
                 changed["server"],
                 lambda port_id: cloud.network.update_ip(observed.id, port_id=port_id),
             )
+            address = observed.raw.floating_ip_address if observed.raw is not None else None
+            if address:
+                known_hosts.add_addresses(
+                    cloud, resource.spec["server"].address, changed["server"], [address]
+                )
 
     def delete(self, cloud, observed):
         cloud.network.delete_ip(observed.id, ignore_missing=False)

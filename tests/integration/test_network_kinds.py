@@ -656,7 +656,7 @@ def test_floating_ip_lifecycle(tmp_path, unique_name, sdk, compute_cleanup):
         interfaces: [{n}sub]
     servers:
       - {{name: {n}vm, project: admin, image: {n}img, flavor: {n}tiny, networks: [{n}net],
-          timeout: 300}}
+          timeout: 300, known_hosts: known_hosts}}
     floating_ips:
       - project: admin
         server: {n}vm
@@ -672,6 +672,8 @@ def test_floating_ip_lifecycle(tmp_path, unique_name, sdk, compute_cleanup):
     assert MARKER in fip.tags
     assert fip.floating_network_id == one(sdk.networks(name=f"{n}ext")).id
     assert one(sdk.ports(device_id=server.id)).id == fip.port_id
+    # The server's known_hosts has its floating address too, after this one apply.
+    assert fip.floating_ip_address in (tmp_path / "known_hosts").read_text()
     assert_converged(path)
 
     sdk.update_ip(fip.id, description=f"{n}hand")
