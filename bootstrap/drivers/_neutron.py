@@ -95,3 +95,17 @@ def ignore_not_found(fn: Any, *args: Any, **kwargs: Any) -> None:
 
 def drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
+
+
+def create_attrs(
+    resource: Any, desired: dict[str, Any], resolver: Any, sdk_attrs: dict[str, str]
+) -> dict[str, Any]:
+    """openstacksdk create arguments: name, owning project, and the given fields renamed."""
+    attrs = {
+        "name": resource.spec["name"],
+        "project_id": resolver.id(resource.spec["project"].address),
+    }
+    for f, attr in sdk_attrs.items():
+        if f in desired:
+            attrs[attr] = desired[f]
+    return attrs

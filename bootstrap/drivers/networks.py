@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bootstrap.drivers._neutron import is_managed, mark, text
+from bootstrap.drivers._neutron import create_attrs, is_managed, mark, text
 from bootstrap.drivers._neutron import project_scoped_address as _scoped_address
 from bootstrap.drivers.base import Driver, contains_unknown
 from bootstrap.plan import Observed
@@ -72,13 +72,7 @@ class NetworkDriver(Driver):
         return [self.observe(n) for n in cloud.network.networks()]
 
     def create(self, cloud, resource, desired, resolver):
-        attrs = {
-            "name": resource.spec["name"],
-            "project_id": resolver.id(resource.spec["project"].address),
-        }
-        for f, attr in SDK_ATTRS.items():
-            if f in desired:
-                attrs[attr] = desired[f]
+        attrs = create_attrs(resource, desired, resolver, SDK_ATTRS)
         for k, v in (desired.get("provider") or {}).items():
             attrs[f"provider_{k}"] = v
         n = cloud.network.create_network(**attrs)

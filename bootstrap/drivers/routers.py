@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from bootstrap.drivers._neutron import (
+    create_attrs,
     drop_none,
     follow_up,
     ignore_not_found,
@@ -104,13 +105,7 @@ class RouterDriver(Driver):
         return [self.observe(r, ports.get(r.id, [])) for r in routers]
 
     def create(self, cloud, resource, desired, resolver):
-        attrs = {
-            "name": resource.spec["name"],
-            "project_id": resolver.id(resource.spec["project"].address),
-        }
-        for f, attr in SDK_ATTRS.items():
-            if f in desired:
-                attrs[attr] = desired[f]
+        attrs = create_attrs(resource, desired, resolver, SDK_ATTRS)
         if desired.get("external_gateway"):
             attrs["external_gateway_info"] = gateway_info(desired["external_gateway"])
         r = cloud.network.create_router(**attrs)
