@@ -41,6 +41,15 @@ def fmt_field(d: FieldDiff, action: Action) -> str:
     return f"{d.field}: {before} -> {after}"
 
 
+def list_delta(before: Any, after: Any) -> list[str] | None:
+    """For two lists (rules, members, interfaces): the items removed and added, or None."""
+    if not (isinstance(before, list) and isinstance(after, list)):
+        return None
+    key = {fmt_value(v): v for v in before}
+    want = {fmt_value(v): v for v in after}
+    return [f"- {k}" for k in key if k not in want] + [f"+ {k}" for k in want if k not in key]
+
+
 def change_lines(change: Change) -> list[str]:
     style = STYLE[change.action]
     reason = ""
@@ -49,7 +58,12 @@ def change_lines(change: Change) -> list[str]:
     head = f"[{style}]{change.action.symbol:>3} {escape(str(change.address))}[/{style}]{reason}"
     lines = [head]
     for d in change.fields:
-        lines.append(f"      {escape(fmt_field(d, change.action))}")
+        delta = None if d.sensitive else list_delta(d.before, d.after)
+        if change.action is Action.UPDATE and delta is not None:
+            lines.append(f"      {escape(d.field)}:")
+            lines.extend(f"        {escape(item)}" for item in delta)
+        else:
+            lines.append(f"      {escape(fmt_field(d, change.action))}")
     if change.destructive and change.action is Action.REPLACE:
         lines.append("      [bold red]destroys data: needs --allow-destroy[/bold red]")
     return lines

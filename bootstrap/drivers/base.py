@@ -206,7 +206,11 @@ class Driver:
                     FieldDiff(
                         f,
                         display(have, resolver),
-                        display(resource.spec[f]),
+                        # Normalised like the live value, so a reviewer sees the real
+                        # difference; what is not created yet shows by its address.
+                        display(resource.spec[f])
+                        if contains_unknown(want)
+                        else display(want, resolver),
                         sensitive=f in self.secret_fields,
                     )
                 )
