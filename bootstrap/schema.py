@@ -142,8 +142,15 @@ def render_bundle() -> str:
     return json.dumps(build_bundle(), indent=2, ensure_ascii=False) + "\n"
 
 
+# An installed package carries a copy (bootstrap/manifest.schema.json links to the bundle
+# in a checkout; building a wheel copies its content).
+PACKAGED = Path(__file__).resolve().parent / "manifest.schema.json"
+
+
 def load_bundle() -> dict[str, Any]:
     """The published bundle (what editors see); a test keeps it equal to the parts."""
+    if not BUNDLE.is_file() and PACKAGED.is_file():
+        return _read_json(PACKAGED)
     if not BUNDLE.is_file():
         raise FileNotFoundError(
             f"{BUNDLE} is missing; run `python -m bootstrap.schema` to generate it"
