@@ -69,12 +69,12 @@ def run_apply(cloud: engine.Cloud, path: str, allow_destroy: bool = False) -> No
             raise SystemExit(f"apply failed: {[(str(r.address), r.error) for r in result.failed]}")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cloud", default="devcloud")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--keep", action="store_true")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     prefix = f"bench-{secrets.token_hex(3)}-"
     text = manifest(prefix)
