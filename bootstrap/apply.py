@@ -274,12 +274,8 @@ class Applier:
                 lambda: driver.update(self.cloud, resource, found, changed, self.resolver),
                 address=address,
             )
-        elif now.action is not Action.NOOP:
-            raise CloudError(
-                f"found it half made after a failed create, and completing it needs a "
-                f"{now.action.value}: {now.reason}",
-                address,
-            )
+        # Anything else (e.g. a server still building) is left to the next plan, which
+        # shows it: destroying what was just made is never done implicitly.
         return found
 
     def _create(self, driver: Driver, resource: Any, address: str, attempts: int = 3) -> Observed:
