@@ -242,17 +242,23 @@ class Applier:
                 self.resolver.set(change.address, obs.id)
                 return REPLACED
             assert observed is not None
-            desired = driver.desired(resource, self.resolver)
-            changed = {f.field: desired[f.field] for f in now.fields}
-            with_retries(
-                lambda: driver.update(self.cloud, resource, observed, changed, self.resolver),
-                address=address,
-            )
+            self._update(driver, resource, observed, now, address)
             return UPDATED
         except BootstrapError:
             raise
         except Exception as exc:  # noqa: BLE001 - every client error joins the tree
             raise classify(exc, address) from exc
+
+    def _update(
+        self, driver: Driver, resource: Any, observed: Observed, now: Change, address: str
+    ) -> None:
+        """Send the differing fields' desired values (ids as known now) in place."""
+        desired = driver.desired(resource, self.resolver)
+        changed = {f.field: desired[f.field] for f in now.fields}
+        with_retries(
+            lambda: driver.update(self.cloud, resource, observed, changed, self.resolver),
+            address=address,
+        )
 
     def _delete(self, driver: Driver, observed: Observed | None, address: str) -> None:
         if observed is None:
@@ -268,12 +274,7 @@ class Applier:
         midway): the same diff decides what is still missing, and it is done now."""
         now = driver.diff(resource, found, self.resolver)
         if now.action is Action.UPDATE and not now.destructive:
-            desired = driver.desired(resource, self.resolver)
-            changed = {f.field: desired[f.field] for f in now.fields}
-            with_retries(
-                lambda: driver.update(self.cloud, resource, found, changed, self.resolver),
-                address=address,
-            )
+            self._update(driver, resource, found, now, address)
         # Anything else (e.g. a server still building) is left to the next plan, which
         # shows it: destroying what was just made is never done implicitly.
         return found
