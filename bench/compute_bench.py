@@ -22,9 +22,8 @@ import uuid
 from pathlib import Path
 
 from bootstrap import engine
-from bootstrap.apply import Applier
+from bootstrap.apply import ApplyContext
 from bootstrap.cloud import Cloud
-from bootstrap.drivers import _nova
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PUBKEY = (
@@ -94,14 +93,15 @@ def run(cloud_name: str, path: str, do_apply: bool, parallelism: int = 8) -> dic
     if do_apply and plan.has_changes:
         before_total, before_writes = cloud.counter.total, cloud.counter.writes
         t1 = time.monotonic()
-        result = Applier(cloud, engine.instantiate_drivers(), resolver, True).apply(
-            plan, parallelism
+        ctx = ApplyContext()
+        result = engine.apply(
+            cloud, plan, resolver, allow_destroy=True, parallelism=parallelism, ctx=ctx
         )
         out.update(
             apply_s=round(time.monotonic() - t1, 3),
             apply_requests=cloud.counter.total - before_total,
             apply_writes=cloud.counter.writes - before_writes,
-            poller_list_calls=_nova.poller(cloud).polls,
+            poller_list_calls=ctx.poller.polls,
             failed={str(r.address): str(r.error) for r in result.failed},
         )
     elif do_apply:

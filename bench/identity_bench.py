@@ -18,7 +18,6 @@ import uuid
 from pathlib import Path
 
 from bootstrap import engine
-from bootstrap.apply import Applier
 from bootstrap.cloud import Cloud
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -70,7 +69,7 @@ def measure(cloud_name: str, path: str, do_apply: bool, parallelism: int) -> dic
     if do_apply and plan.has_changes:
         before_total, before_writes = cloud.counter.total, cloud.counter.writes
         t1 = time.monotonic()
-        result = Applier(cloud, engine.instantiate_drivers(), resolver).apply(plan, parallelism)
+        result = engine.apply(cloud, plan, resolver, parallelism=parallelism)
         out.update(
             apply_s=round(time.monotonic() - t1, 3),
             apply_requests=cloud.counter.total - before_total,

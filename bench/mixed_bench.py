@@ -19,7 +19,6 @@ import uuid
 from pathlib import Path
 
 from bootstrap import engine
-from bootstrap.apply import Applier
 from bootstrap.cloud import Cloud
 
 FILES = Path(__file__).resolve().parents[1] / "manifests" / "files"
@@ -95,7 +94,7 @@ def measure(cloud_name: str, path: str, do_apply: bool) -> dict:
         t1 = time.monotonic()
         failed = []
         if plan.has_changes:
-            result = Applier(cloud, engine.instantiate_drivers(), resolver).apply(plan, 8)
+            result = engine.apply(cloud, plan, resolver, parallelism=8)
             failed = sorted({str(r.error)[:200] for r in result.failed})
         out.update(
             apply_s=round(time.monotonic() - t1, 3),

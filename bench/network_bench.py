@@ -23,7 +23,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bootstrap import engine  # noqa: E402
-from bootstrap.apply import Applier  # noqa: E402
 from tests.integration.engine_util import clouds_yaml  # noqa: E402
 
 
@@ -62,9 +61,7 @@ def run_apply(cloud: engine.Cloud, path: str, allow_destroy: bool = False) -> No
     loaded = engine.load([path])
     the_plan, resolver = engine.plan(cloud, loaded)
     if the_plan.has_changes:
-        result = Applier(cloud, engine.instantiate_drivers(), resolver, allow_destroy).apply(
-            the_plan
-        )
+        result = engine.apply(cloud, the_plan, resolver, allow_destroy=allow_destroy)
         if not result.ok:
             raise SystemExit(f"apply failed: {[(str(r.address), r.error) for r in result.failed]}")
 

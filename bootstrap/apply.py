@@ -1,15 +1,19 @@
-"""Apply a plan: a topological walk with bounded parallelism.
+"""Apply a plan: run its steps in a topological walk with bounded parallelism.
+
+The plan is the program: each change carries the steps (create / update / delete with
+API-ready arguments) that `diff` decided. Apply fills in the ids learnt as it goes
+(`Pending` placeholders) and runs the steps; it decides nothing new. The only read it
+makes is the one that finds a resource whose create answer was lost.
 
 A failed node skips everything that depends on it; independent branches go on; the
-root cause is reported once. Each node re-runs the driver's diff with the ids known by
-then, so apply and plan cannot disagree about what a change is.
+root cause is reported once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,11 +25,21 @@ from bootstrap.errors import (
     BootstrapError,
     CloudError,
     DependencyFailed,
-    DestructiveChangeRefused,
     NotFound,
+    ResourceFailed,
 )
-from bootstrap.model import KINDS, Address
-from bootstrap.plan import Action, Change, Observed, Plan, Resolver
+from bootstrap.model import Address
+from bootstrap.plan import (
+    Action,
+    Change,
+    MapDelta,
+    Observed,
+    Pending,
+    Plan,
+    Resolver,
+    SetDelta,
+    Step,
+)
 
 if TYPE_CHECKING:
     from bootstrap.cloud import Cloud
@@ -76,35 +90,50 @@ class ApplyResult:
 Event = Callable[[Change, str, BaseException | None], None]
 
 
-def check_destructive(plan: Plan, allow_destroy: bool) -> None:
-    """Replaces that lose data need --allow-destroy; refused before the first write."""
-    if allow_destroy:
-        return
-    refused = [
-        c for c in plan.changes if c.destructive and c.action in (Action.REPLACE, Action.UPDATE)
-    ]
-    if refused:
-        raise DestructiveChangeRefused(
-            [str(c.address) for c in refused], [c.reason for c in refused]
-        )
+class ApplyContext:
+    """What a driver's writes may need besides the cloud, passed explicitly.
+
+    `progress`: the live display (rich Progress) an upload adds its bar to, or None.
+    `lock(name)`: one lock per name for the apply (e.g. per known_hosts file).
+    `poller`: the one server status poller of the apply (made on first use).
+    """
+
+    def __init__(self, progress: Any = None):
+        self.progress = progress
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._poller: Any = None
+
+    @property
+    def poller(self) -> Any:
+        """Every server wait of this apply shares it: one list call per interval."""
+        with self._guard:
+            if self._poller is None:
+                from bootstrap.drivers._nova import ServerPoller
+
+                self._poller = ServerPoller()
+            return self._poller
+
+    def lock(self, name: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(name, threading.Lock())
 
 
 def execution_graph(plan: Plan) -> nx.DiGraph:
-    """Edges say "runs before". Creates/updates follow references; deletes run reversed."""
+    """THE order of a plan's changes; edges say "runs before". `graph` shows this one.
+
+    Creates and updates follow references; deletes run reversed (the user of a thing is
+    deleted before the thing); a pruned resource, which the manifest no longer names,
+    is ordered by its kind's place (dependents first).
+    """
+    from bootstrap.drivers.base import kinds
+    from bootstrap.graph import order_graph
+
     changes = plan.by_address()
-    g = nx.DiGraph()
-    g.add_nodes_from(changes)
     deleting = {a for a, c in changes.items() if c.action is Action.DELETE}
-    for dep, dependent in plan.graph.edges:
-        if dep not in changes or dependent not in changes:
-            continue
-        if dependent in deleting and dep in deleting:
-            g.add_edge(dependent, dep)  # delete the user of a thing before the thing
-        elif dependent not in deleting and dep not in deleting:
-            g.add_edge(dep, dependent)
-    # Pruned resources have no manifest edges: order them by kind, dependents first.
+    g = order_graph(plan.graph, changes, deleting)
     pruned = [c for c in plan.changes if c.resource is None]
-    rank = {k: i for i, k in enumerate(KINDS)}
+    rank = {k: i for i, k in enumerate(kinds())}
     for a in pruned:
         for b in pruned:
             if rank[a.address.kind] > rank[b.address.kind]:
@@ -120,13 +149,11 @@ def walk(
 ) -> dict[Address, NodeResult]:
     """Run every node once all its predecessors succeeded; skip descendants of failures."""
     results: dict[Address, NodeResult] = {}
-    lock = threading.Lock()
     waiting = {n: set(graph.predecessors(n)) for n in graph.nodes}
     blocked_by: dict[Address, Address] = {}
 
     def finish(res: NodeResult) -> None:
-        with lock:
-            results[res.address] = res
+        results[res.address] = res
         if on_done:
             on_done(res)
 
@@ -135,6 +162,7 @@ def walk(
             if d not in results and d not in blocked_by:
                 blocked_by[d] = root
 
+    # Only this thread touches `results`, `waiting` and `blocked_by`: workers run nodes.
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
         running: dict[Future[str], Address] = {}
 
@@ -173,27 +201,33 @@ def walk(
     return results
 
 
+OUTCOME = {
+    Action.CREATE: CREATED,
+    Action.UPDATE: UPDATED,
+    Action.REPLACE: REPLACED,
+    Action.DELETE: DELETED,
+    Action.NOOP: UNCHANGED,
+}
+
+
 class Applier:
-    """Executes the changes of one plan against one cloud."""
+    """Runs the steps of one plan against one cloud."""
 
     def __init__(
         self,
         cloud: Cloud,
         drivers: dict[str, Driver],
         resolver: Resolver,
-        allow_destroy: bool = False,
-        reread: Callable[[Any], list[Observed]] | None = None,
+        ctx: ApplyContext | None = None,
     ):
         self.cloud = cloud
         self.drivers = drivers
-        self.resolver = resolver
-        self.allow_destroy = allow_destroy
+        # Live ids as apply learns them: the plan's, then what each create returns.
+        self.resolver = Resolver(resolver.ids())
+        self.ctx = ctx or ApplyContext()
         self._lock = threading.Lock()
-        # Re-reads one kind's live state (to find a create whose response was lost).
-        self.reread = reread or (lambda res: self.drivers[res.kind].read_all(self.cloud, [res]))
 
     def apply(self, plan: Plan, parallelism: int = 8, on_event: Event | None = None) -> ApplyResult:
-        check_destructive(plan, self.allow_destroy)
         changes = plan.by_address()
         graph = execution_graph(plan)
 
@@ -212,102 +246,105 @@ class Applier:
 
     # ---- one node ------------------------------------------------------------------
     def execute(self, change: Change) -> str:
+        """Run the change's steps in order; the outcome is the planned action's."""
         address = str(change.address)
         driver = self.drivers[change.address.kind]
+        current = change.observed
         try:
-            if change.action is Action.DELETE:
-                self._delete(driver, change.observed, address)
-                self.resolver.forget(change.address)
-                return DELETED
-            resource = change.resource
-            assert resource is not None
-            if not resource.managed:
-                return UNCHANGED  # looked up only: never written
-            observed = change.observed
-            # The same decision function as the plan, now with the ids created since.
-            now = driver.diff(resource, observed, self.resolver)
-            if now.action is Action.NOOP:
-                return UNCHANGED
-            if now.action is Action.CREATE:
-                obs = self._create(driver, resource, address)
-                self.resolver.set(change.address, obs.id)
-                return CREATED
-            if now.destructive and not self.allow_destroy and now.action is not Action.DELETE:
-                raise DestructiveChangeRefused([address], [now.reason])
-            if now.action is Action.REPLACE:
-                assert observed is not None
-                self._delete(driver, observed, address)
-                self.resolver.forget(change.address)
-                obs = self._create(driver, resource, address)
-                self.resolver.set(change.address, obs.id)
-                return REPLACED
-            assert observed is not None
-            self._update(driver, resource, observed, now, address)
-            return UPDATED
+            for step in change.steps:
+                current = self._run_step(driver, change, step, current, address)
         except BootstrapError:
             raise
         except Exception as exc:  # noqa: BLE001 - every client error joins the tree
             raise classify(exc, address) from exc
+        return OUTCOME[change.action]
 
-    def _update(
-        self, driver: Driver, resource: Any, observed: Observed, now: Change, address: str
-    ) -> None:
-        """Send the differing fields' desired values (ids as known now) in place."""
-        desired = driver.desired(resource, self.resolver)
-        changed = {f.field: desired[f.field] for f in now.fields}
-        with_retries(
-            lambda: driver.update(self.cloud, resource, observed, changed, self.resolver),
+    def _run_step(
+        self, driver: Driver, change: Change, step: Step, current: Observed | None, address: str
+    ) -> Observed | None:
+        if step.verb == "delete":
+            assert current is not None, f"{address}: a delete step needs what was observed"
+            gone = current
+            with contextlib.suppress(NotFound):  # already gone is the goal reached
+                with_retries(lambda: driver.delete(self.cloud, gone, self.ctx), address=address)
+            self._forget(change.address)
+            return None
+        args = self._fill(step.args, address)
+        if step.verb == "create":
+            made = self._create(driver, change, args, address)
+            with self._lock:
+                self.resolver.set(change.address, made.id)
+            return made
+        if step.verb == "update":
+            assert current is not None, f"{address}: an update step needs its resource"
+            target = current
+            try:
+                with_retries(
+                    lambda: driver.update(self.cloud, target, args, self.ctx), address=address
+                )
+            except CloudError as err:
+                if change.action not in (Action.CREATE, Action.REPLACE):
+                    raise
+                # The resource exists but lacks what this step adds (tag, members, rules,
+                # interfaces): say so; the next plan shows what is missing.
+                raise type(err)(
+                    f"{current.id} was created, but completing it failed: {err.message}",
+                    address,
+                    err.status,
+                    err.retryable,
+                    err.request_id,
+                    dict(err.extra),
+                ) from err
+            return current
+        raise AssertionError(f"unknown step {step.verb!r}")
+
+    def _create(
+        self, driver: Driver, change: Change, args: dict[str, Any], address: str
+    ) -> Observed:
+        """Create once; before any retry, look for what a lost answer may have made."""
+        resource = change.resource
+        assert resource is not None
+
+        def made_meanwhile() -> Observed | None:
+            # The one re-read at apply: a create whose answer was lost did happen.
+            found = with_retries(
+                lambda: driver.read_all(self.cloud, [resource]), address=address
+            )
+            with self._lock:
+                resolver = Resolver(self.resolver.ids())
+            match = driver.match(resource, found, resolver)
+            return match if match is not None and driver.adoptable(match) else None
+
+        return with_retries(
+            lambda: driver.create(self.cloud, args, self.ctx),
             address=address,
+            recover=made_meanwhile,
         )
 
-    def _delete(self, driver: Driver, observed: Observed | None, address: str) -> None:
-        if observed is None:
-            return
-        # Already gone is the goal reached.
-        with contextlib.suppress(NotFound):
-            with_retries(lambda: driver.delete(self.cloud, observed), address=address)
+    def _forget(self, address: Address) -> None:
+        with self._lock:
+            self.resolver.forget(address)
 
-    def _complete(
-        self, driver: Driver, resource: Any, found: Observed, address: str
-    ) -> Observed:
-        """An adopted resource may be half made (a create of several steps that failed
-        midway): the same diff decides what is still missing, and it is done now."""
-        now = driver.diff(resource, found, self.resolver)
-        if now.action is Action.UPDATE and not now.destructive:
-            self._update(driver, resource, found, now, address)
-        # Anything else (e.g. a server still building) is left to the next plan, which
-        # shows it: destroying what was just made is never done implicitly.
-        return found
-
-    def _create(self, driver: Driver, resource: Any, address: str, attempts: int = 3) -> Observed:
-        """Create once; after a transient failure, look before creating again."""
-        last: CloudError | None = None
-        for _ in range(attempts):
-            if last is not None:
-                found = driver.match(resource, self.reread(resource), self.resolver)
-                if found is not None:
-                    # The lost create did happen: adopt, never duplicate.
-                    return self._complete(driver, resource, found, address)
-            desired = driver.desired(resource, self.resolver)
-            try:
-                return driver.create(self.cloud, resource, desired, self.resolver)
-            except Exception as exc:  # noqa: BLE001
-                err = classify(exc, address)
-                if err.status == 409:
-                    # Someone (or a lost earlier attempt) made it meanwhile: adopt it.
-                    found = driver.match(resource, self.reread(resource), self.resolver)
-                    if found is not None:
-                        return self._complete(driver, resource, found, address)
-                if not err.retryable:
-                    raise err from exc
-                last = err
-        assert last is not None
-        raise last
-
-
-def root_causes(result: ApplyResult) -> list[NodeResult]:
-    """Failures that are not consequences of other failures (each reported once)."""
-    return [r for r in result.results.values() if r.outcome == FAILED]
+    def _fill(self, value: Any, address: str) -> Any:
+        """The step's arguments with every Pending replaced by the id learnt since."""
+        if isinstance(value, Pending):
+            with self._lock:
+                live = self.resolver.live(value.address)
+            if live is None:
+                raise ResourceFailed(
+                    f"needs the id of {value.address}, which was neither found nor created",
+                    address,
+                )
+            return live
+        if isinstance(value, dict):
+            return {k: self._fill(v, address) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._fill(v, address) for v in value]
+        if isinstance(value, tuple):
+            return tuple(self._fill(v, address) for v in value)
+        if isinstance(value, (SetDelta, MapDelta)):
+            return value.fill(lambda v: self._fill(v, address))
+        return value
 
 
 def skipped_by(result: ApplyResult) -> dict[str, list[str]]:
@@ -316,7 +353,3 @@ def skipped_by(result: ApplyResult) -> dict[str, list[str]]:
         if r.outcome == SKIPPED and isinstance(r.error, DependencyFailed):
             out.setdefault(r.error.root, []).append(str(r.address))
     return out
-
-
-def iter_outcomes(result: ApplyResult, outcome: str) -> Iterable[NodeResult]:
-    return (r for r in result.results.values() if r.outcome == outcome)

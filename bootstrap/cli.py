@@ -191,7 +191,6 @@ def cmd_apply(args: argparse.Namespace) -> int:
     import time
 
     from bootstrap import engine
-    from bootstrap.apply import Applier, check_destructive
     from bootstrap.errors import BootstrapError
     from bootstrap.model import mask_secrets
     from bootstrap.render_plan import ApplyProgress, print_apply_summary, print_plan
@@ -213,8 +212,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
         print_plan(out, plan)
         if not plan.has_changes:
             return EXIT_OK
-        engine.preflight(cloud, plan)
-        check_destructive(plan, args.allow_destroy)
+        # Every check before the question, so a "yes" is never answered in vain.
+        engine.check_apply(cloud, plan, args.allow_destroy)
         if not args.yes and saved is None:
             if not sys.stdin.isatty():
                 raise BootstrapError("not a terminal: pass --yes to apply without asking")
@@ -223,12 +222,18 @@ def cmd_apply(args: argparse.Namespace) -> int:
                 return EXIT_OK
         start = time.monotonic()
         before = cloud.counter.total
-        applier = Applier(cloud, engine.instantiate_drivers(), resolver, args.allow_destroy)
         total = sum(1 for c in plan.changes if c.is_change)
         with ApplyProgress(out, total) as on_event:
-            # Drivers with long transfers (image uploads) add their bars to this display.
-            cloud.shared("live_progress", lambda: on_event.progress)
-            result = applier.apply(plan, args.parallelism, on_event)
+            result = engine.apply(
+                cloud,
+                plan,
+                resolver,
+                allow_destroy=args.allow_destroy,
+                parallelism=args.parallelism,
+                on_event=on_event,
+                # Long transfers (image uploads) add their bars to this display.
+                progress=on_event.progress,
+            )
     except BootstrapError as exc:
         return _report_error(exc, secrets)
     print_apply_summary(

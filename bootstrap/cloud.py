@@ -8,6 +8,7 @@ The session counts the HTTP requests it sends, so a plan can say what reading co
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections import Counter
@@ -74,8 +75,6 @@ class Cloud:
         self.interface = region.get_interface() or "public"
         self._lock = threading.Lock()
         self._scoped: dict[str, Cloud] = {}
-        # Per-connection state drivers share across threads (e.g. the server status poller).
-        self._shared: dict[str, Any] = {}
 
     @classmethod
     def connect(cls, cloud: str | None = None, config_files: list[str] | None = None) -> Cloud:
@@ -198,20 +197,8 @@ class Cloud:
                 auth=plugin, verify=self.session.verify, cert=self.session.cert
             )
             scoped = Cloud(self.region, session=session, counter=self.counter)
-            scoped._shared = self._shared  # one poller/registry for the whole connection
             self._scoped[project_id] = scoped
             return scoped
-
-    def shared(self, key: str, factory: Callable[[], T]) -> T:
-        """The object stored under `key` for this connection, made by `factory` once.
-
-        Drivers keep cross-thread state here instead of in globals (project-scoped twins
-        share it with the Cloud they came from).
-        """
-        with self._lock:
-            if key not in self._shared:
-                self._shared[key] = factory()
-            return self._shared[key]
 
 
 def status_of(exc: BaseException) -> int | None:
@@ -251,7 +238,9 @@ def classify(exc: BaseException, address: str | None = None) -> CloudError:
     cls: type[CloudError] = {404: NotFound, 409: Conflict, 403: Forbidden}.get(
         status or 0, CloudError
     )
-    retryable = status in RETRYABLE_STATUS
+    # A 409 is an operation in flight (retry) unless it is a quota refusal, which no
+    # amount of waiting fixes.
+    retryable = status in RETRYABLE_STATUS or (status == 409 and "quota" not in message.lower())
     err = cls(message, address, status, retryable, request_id)
     retry_after = getattr(exc, "retry_after", None)
     if retry_after:
@@ -272,13 +261,21 @@ def with_retries(
     fn: Callable[[], T],
     *,
     address: str | None = None,
-    attempts: int = 4,
+    attempts: int = 5,
     base_delay: float = 0.5,
+    max_delay: float = 30.0,
+    recover: Callable[[], T | None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """Call an idempotent operation, retrying transient failures with backoff.
+    """THE retry policy: every read and every write of the tool goes through it.
 
-    4xx other than 409/429 is final. Retry-After is honoured.
+    Retryable (transient): 5xx, 429 (Retry-After honoured), 409 (a conflicting
+    operation in flight; not a quota refusal), connection errors, and what a driver marks
+    retryable (see `classify`). Anything else is terminal and raised at once. Backoff
+    doubles from `base_delay`, with jitter.
+
+    `recover`, for a call that is not idempotent (a create), runs before each retry:
+    when it returns something, the lost attempt did happen and that is the result.
     """
     for attempt in range(1, attempts + 1):
         try:
@@ -287,10 +284,14 @@ def with_retries(
             raise
         except Exception as exc:  # noqa: BLE001 - classified below, re-raised if final
             err = classify(exc, address)
-            transient = err.retryable or err.status == 409
-            if not transient or attempt == attempts:
+            if not err.retryable or attempt == attempts:
                 raise err from exc
             delay = float(err.extra.get("retry_after") or base_delay * 2 ** (attempt - 1))
+            delay = min(delay, max_delay) * random.uniform(1.0, 1.25)
             log.info("%s: %s; retrying in %.1fs", address or "request", err, delay)
-            sleep(min(delay, 30.0))
+            sleep(delay)
+            if recover is not None:
+                found = recover()
+                if found is not None:
+                    return found
     raise AssertionError("unreachable")  # pragma: no cover

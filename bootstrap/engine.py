@@ -10,15 +10,26 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
 from bootstrap.cloud import Cloud, with_retries
 from bootstrap.drivers.base import Driver, registry
-from bootstrap.errors import Forbidden, ManifestError, PlanError, PreflightError, StalePlan
+from bootstrap.errors import (
+    DestructiveChangeRefused,
+    Forbidden,
+    ManifestError,
+    PlanError,
+    PreflightError,
+    StalePlan,
+)
 from bootstrap.model import DEFAULT_DOMAIN, Address, Manifest
-from bootstrap.plan import Observed, Plan, Resolver, make_plan
+from bootstrap.plan import Action, Observed, Plan, Resolver, make_plan
+from bootstrap.probes import Probe, run_probes
+
+if TYPE_CHECKING:
+    from bootstrap.apply import ApplyContext, ApplyResult
 
 IDENTITY_KINDS = frozenset({"domains", "projects", "roles", "users", "groups", "role_assignments"})
 # Kinds whose writes need the cloud's admin role under the default policies.
@@ -79,6 +90,18 @@ def read_state(
         return dict(pool.map(read, kinds))
 
 
+def probes_of(
+    manifest: Manifest, drivers: dict[str, Driver], observed: dict[str, list[Observed]]
+) -> list[Probe]:
+    """The checks the drivers ask for beyond the lists (files, passwords)."""
+    return [
+        p
+        for r in manifest
+        if r.managed and not r.absent
+        for p in drivers[r.kind].probes(r, observed.get(r.kind, []))
+    ]
+
+
 def builtin_ids(observed: dict[str, list[Observed]]) -> dict[Address, str]:
     default = Address("domains", (DEFAULT_DOMAIN,))
     for obs in observed.get("domains", []):
@@ -96,8 +119,9 @@ def plan(
     observed = read_state(
         cloud, loaded.manifest, drivers, kinds_to_read(loaded.manifest, drivers, prune)
     )
+    facts = run_probes(cloud, probes_of(loaded.manifest, drivers, observed))
     result, resolver = make_plan(
-        loaded.manifest, loaded.graph, drivers, observed, builtin_ids(observed), prune
+        loaded.manifest, loaded.graph, drivers, observed, builtin_ids(observed), prune, facts
     )
     errors = [d for d in result.diagnostics if d.is_error]
     if errors:
@@ -120,6 +144,49 @@ def preflight(cloud: Cloud, plan_: Plan) -> None:
             f"the token in use has roles: {', '.join(sorted(cloud.roles)) or 'none'}. "
             "Nothing was changed."
         )
+
+
+def check_destructive(plan_: Plan, allow_destroy: bool) -> None:
+    """Changes that lose data need --allow-destroy; refused before the first write."""
+    if allow_destroy:
+        return
+    refused = [
+        c for c in plan_.changes if c.destructive and c.action in (Action.REPLACE, Action.UPDATE)
+    ]
+    if refused:
+        raise DestructiveChangeRefused(
+            [str(c.address) for c in refused], [c.reason for c in refused]
+        )
+
+
+def check_apply(cloud: Cloud, plan_: Plan, allow_destroy: bool) -> None:
+    preflight(cloud, plan_)
+    check_destructive(plan_, allow_destroy)
+
+
+def apply(
+    cloud: Cloud,
+    plan_: Plan,
+    resolver: Resolver,
+    *,
+    allow_destroy: bool = False,
+    parallelism: int = 8,
+    on_event: Any = None,
+    progress: Any = None,
+    drivers: dict[str, Driver] | None = None,
+    ctx: ApplyContext | None = None,
+) -> ApplyResult:
+    """THE way to apply a plan (CLI, tests, benchmarks): checks, then the plan's steps.
+
+    Every check runs before the first write: the credentials' roles, destroy permission.
+    `ctx` may be given to look at what the apply shared afterwards (the server poller).
+    """
+    from bootstrap.apply import Applier, ApplyContext
+
+    check_apply(cloud, plan_, allow_destroy)
+    ctx = ctx or ApplyContext(progress=progress)
+    applier = Applier(cloud, drivers or instantiate_drivers(), resolver, ctx)
+    return applier.apply(plan_, parallelism, on_event)
 
 
 def plan_signature(plan_: Plan) -> list[dict[str, Any]]:

@@ -161,18 +161,28 @@ def _cycles(g: nx.DiGraph, manifest: Manifest) -> list[Diagnostic]:
 
 
 def walk_graph(g: nx.DiGraph) -> nx.DiGraph:
-    """Edges mean "do u before v": creates follow dependencies, deletes run reversed."""
-    w = nx.DiGraph()
+    """Edges mean "do u before v" for the manifest alone (absent resources are deleted)."""
+    absent = {n for n in g.nodes if g.nodes[n].get("state") == "absent"}
+    w = order_graph(g, g.nodes, absent)
     w.add_nodes_from(g.nodes(data=True))
+    return w
+
+
+def order_graph(g: nx.DiGraph, nodes, deleting: set[Address]) -> nx.DiGraph:
+    """THE run order of changes, apply's and `graph`'s alike: edges mean "u before v".
+
+    Creates and updates follow dependencies; deletes run reversed (what uses a thing is
+    deleted before the thing); a create and a delete impose no order on each other.
+    """
+    w = nx.DiGraph()
+    w.add_nodes_from(nodes)
     for u, v in g.edges:
-        if u == v:
+        if u == v or u not in w or v not in w:
             continue
-        absent_u = g.nodes[u].get("state") == "absent"
-        absent_v = g.nodes[v].get("state") == "absent"
-        if not absent_u and not absent_v:
+        if u in deleting and v in deleting:
+            w.add_edge(v, u)
+        elif u not in deleting and v not in deleting:
             w.add_edge(u, v)
-        elif absent_u and absent_v:
-            w.add_edge(v, u)  # delete what uses a thing before the thing
     return w
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ from bootstrap.model import MASK, Address, Manifest, Resource, Secret
 
 if TYPE_CHECKING:
     from bootstrap.drivers.base import Driver
+    from bootstrap.probes import Facts
 
 PLAN_FORMAT_VERSION = 1
 
@@ -38,23 +39,119 @@ class Action(StrEnum):
         ]
 
 
-class _Unknown:
-    """A value only known once apply has created what it refers to."""
+@dataclass(frozen=True)
+class Pending:
+    """An id only known once apply has created (or re-created) `address`.
 
-    _instance: _Unknown | None = None
+    Plans carry these in the arguments of their steps; apply fills them in from the ids
+    it learns as it goes. Nothing else about a step is decided at apply.
+    """
 
-    def __new__(cls) -> _Unknown:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
+    address: Address
 
     def __repr__(self) -> str:
-        return "(known after apply)"
+        return f"(known after apply: {self.address})"
 
     __str__ = __repr__
 
 
-UNKNOWN = _Unknown()
+def is_pending(value: Any) -> bool:
+    return isinstance(value, Pending)
+
+
+def contains_pending(value: Any) -> bool:
+    if isinstance(value, Pending):
+        return True
+    if isinstance(value, dict):
+        return any(contains_pending(v) for v in value.values())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(contains_pending(v) for v in value)
+    if isinstance(value, (SetDelta, MapDelta)):
+        return contains_pending(value.to_args())
+    return False
+
+
+def pending_in(value: Any) -> list[Address]:
+    """The addresses whose ids `value` waits for."""
+    if isinstance(value, Pending):
+        return [value.address]
+    if isinstance(value, dict):
+        return [a for v in value.values() for a in pending_in(v)]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [a for v in value for a in pending_in(v)]
+    if isinstance(value, (SetDelta, MapDelta)):
+        return pending_in(value.to_args())
+    return []
+
+
+@dataclass(frozen=True)
+class SetDelta:
+    """Membership changes of a set-valued field: what to add and what to remove.
+
+    The one reconciler for rules, members, interfaces, flavor access, security groups on
+    a server: plan computes it from observed and desired, apply only executes it.
+    """
+
+    add: tuple[Any, ...] = ()
+    remove: tuple[Any, ...] = ()
+
+    def to_args(self) -> dict[str, Any]:
+        return {"add": list(self.add), "remove": list(self.remove)}
+
+    def fill(self, ids: Callable[[Any], Any]) -> SetDelta:
+        return SetDelta(tuple(ids(a) for a in self.add), tuple(ids(r) for r in self.remove))
+
+
+@dataclass(frozen=True)
+class MapDelta:
+    """Key changes of a map-valued field (metadata, extra specs, properties)."""
+
+    set: dict[str, Any] = field(default_factory=dict)
+    unset: tuple[str, ...] = ()
+
+    def to_args(self) -> dict[str, Any]:
+        return {"set": dict(self.set), "unset": list(self.unset)}
+
+    def fill(self, ids: Callable[[Any], Any]) -> MapDelta:
+        return MapDelta(ids(self.set), self.unset)
+
+
+def set_delta(have: Iterable[Any], want: Iterable[Any]) -> SetDelta:
+    """Items of `want` missing from `have`, and items of `have` not in `want` (order kept)."""
+    have_l, want_l = list(have or []), list(want or [])
+    return SetDelta(
+        tuple(w for w in want_l if w not in have_l), tuple(h for h in have_l if h not in want_l)
+    )
+
+
+def map_delta(have: dict[str, Any] | None, want: dict[str, Any] | None) -> MapDelta:
+    have, want = dict(have or {}), dict(want or {})
+    return MapDelta(
+        {k: v for k, v in want.items() if have.get(k) != v},
+        tuple(k for k in have if k not in want),
+    )
+
+
+@dataclass
+class Step:
+    """One operation apply runs, with API-ready arguments.
+
+    verb: "create" (args for the driver's create), "update" (a patch for the driver's
+    update; values may be SetDelta/MapDelta), "delete". A step's `args` may hold Pending
+    ids; apply substitutes them and calls the driver. `target` names the resource the
+    step acts on when it is only known after an earlier step (the follow-up update after
+    a create).
+    """
+
+    verb: str
+    args: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"verb": self.verb, "args": _jsonable(self.args)}
+        if self.note:
+            out["note"] = self.note
+        return out
 
 
 @dataclass
@@ -70,6 +167,22 @@ class Observed:
         """A digest of the observed fields: a saved plan compares it to refuse stale plans."""
         blob = json.dumps({"id": self.id, "fields": _jsonable(self.fields)}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class Listing(list):
+    """What one read_all returned, and whether it is all there is.
+
+    `partial`: the user could list only what it may see (a non-admin's own projects), so
+    not finding something proves nothing.
+    """
+
+    partial: bool = False
+
+    @classmethod
+    def of(cls, items: Iterable[Observed], partial: bool = False) -> Listing:
+        out = cls(items)
+        out.partial = partial
+        return out
 
 
 @dataclass
@@ -98,6 +211,8 @@ class Change:
     observed: Observed | None = None
     # Data is lost (a server rebuilt, an image re-uploaded, anything deleted).
     destructive: bool = False
+    # What apply runs, in order: the plan is the program.
+    steps: list[Step] = field(default_factory=list)
 
     @property
     def is_change(self) -> bool:
@@ -113,6 +228,7 @@ class Change:
             "id": self.observed.id if self.observed else None,
             "observed": self.observed.fingerprint() if self.observed else None,
             "fields": [f.to_json() for f in self.fields],
+            "steps": [s.to_json() for s in self.steps],
         }
 
 
@@ -151,41 +267,61 @@ class Plan:
 class Resolver:
     """Address -> live id, for turning Refs into the ids the APIs want.
 
-    Plan time: ids of resources found live. Apply time: also ids of what was created.
-    A reference to something not created yet resolves to UNKNOWN.
+    `id()` is what a step's arguments use: the live id, or Pending when the resource is
+    created or replaced by this plan. `live()` is what matching uses: the id of what
+    exists now (a replaced resource's old id), or None.
     """
 
-    def __init__(self, ids: dict[Address, str] | None = None):
+    def __init__(
+        self,
+        ids: dict[Address, str] | None = None,
+        resources: dict[Address, Resource] | None = None,
+    ):
         self._ids: dict[Address, str] = dict(ids or {})
         self._names: dict[str, Address] = {v: k for k, v in self._ids.items()}
+        self._pending: set[Address] = set()
+        # The manifest's resources, for a step that needs a referenced resource's spec
+        # (a floating IP writes its server's known_hosts file).
+        self._resources = resources or {}
+
+    def resource(self, address: Address) -> Resource | None:
+        return self._resources.get(address)
 
     def set(self, address: Address, live_id: str) -> None:
         self._ids[address] = live_id
         self._names[live_id] = address
+
+    def will_change(self, address: Address) -> None:
+        """This plan creates or replaces `address`: its new id is known only at apply."""
+        self._pending.add(address)
+
+    def id(self, address: Address) -> str | Pending:
+        if address in self._pending or address not in self._ids:
+            return Pending(address)
+        return self._ids[address]
 
     def forget(self, address: Address) -> None:
         live_id = self._ids.pop(address, None)
         if live_id is not None:
             self._names.pop(live_id, None)
 
-    def id(self, address: Address) -> str | _Unknown:
-        return self._ids.get(address, UNKNOWN)
-
-    def known(self, address: Address) -> bool:
-        return address in self._ids
+    def live(self, address: Address) -> str | None:
+        return self._ids.get(address)
 
     def address_of(self, live_id: Any) -> Address | None:
         return self._names.get(live_id) if isinstance(live_id, str) else None
 
-    def copy(self) -> Resolver:
-        return Resolver(self._ids)
+    def ids(self) -> dict[Address, str]:
+        return dict(self._ids)
 
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Secret):
         return MASK
-    if isinstance(value, _Unknown):
-        return "(known after apply)"
+    if isinstance(value, Pending):
+        return repr(value)
+    if isinstance(value, (SetDelta, MapDelta)):
+        return _jsonable(value.to_args())
     if isinstance(value, Address):
         return str(value)
     if isinstance(value, dict):
@@ -205,9 +341,10 @@ def make_plan(
     observed: dict[str, list[Observed]],
     builtin_ids: dict[Address, str] | None = None,
     prune: bool = False,
+    facts: Facts | None = None,
 ) -> tuple[Plan, Resolver]:
     """Match every resource to live state and diff it. Pure: no I/O happens here."""
-    resolver = Resolver(builtin_ids)
+    resolver = Resolver(builtin_ids, manifest.resources)
     changes: list[Change] = []
     matched: dict[str, set[str]] = {}
     # Topological order so a resource's references are matched before it is.
@@ -238,7 +375,11 @@ def make_plan(
                 )
             )
             continue
-        changes.append(driver.diff(resource, live, resolver))
+        change = driver.diff(resource, live, resolver, facts or {})
+        if change.action in (Action.CREATE, Action.REPLACE):
+            # What refers to it gets the new id at apply: a Pending in its steps.
+            resolver.will_change(address)
+        changes.append(change)
     if prune:
         changes.extend(_prune_changes(drivers, observed, matched))
     return Plan(changes=changes, graph=graph, diagnostics=diagnostics), resolver
@@ -273,7 +414,7 @@ def _look_up(
                 )
             )
             return None
-    if getattr(driver, "partial_read", False) or not needed:
+    if getattr(candidates, "partial", False) or not needed:
         # The list showed only what this user may see: not finding it proves nothing.
         diagnostics.append(
             Diagnostic(
@@ -301,11 +442,11 @@ def _prune_changes(
     observed: dict[str, list[Observed]],
     matched: dict[str, set[str]],
 ) -> list[Change]:
-    from bootstrap.model import KINDS
+    from bootstrap.drivers.base import kinds
 
     out: list[Change] = []
     # Dependents before what they depend on: walk kinds in reverse manifest order.
-    for kind in reversed(KINDS):
+    for kind in reversed(kinds()):
         driver = drivers.get(kind)
         if driver is None or driver.ownership is None:
             continue
@@ -319,6 +460,7 @@ def _prune_changes(
                         " (--prune)",
                         observed=obs,
                         destructive=True,
+                        steps=[Step("delete", {"id": obs.id})],
                     )
                 )
     return out

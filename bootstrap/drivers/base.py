@@ -12,10 +12,23 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from bootstrap.errors import AmbiguousResource
 from bootstrap.model import DEFAULT_DOMAIN, MASK, Address, Ref, Resource, Secret
-from bootstrap.plan import UNKNOWN, Action, Change, FieldDiff, Observed, Resolver
+from bootstrap.plan import (
+    Action,
+    Change,
+    FieldDiff,
+    Observed,
+    Resolver,
+    Step,
+    contains_pending,
+    map_delta,
+    pending_in,
+    set_delta,
+)
 
 if TYPE_CHECKING:
+    from bootstrap.apply import ApplyContext
     from bootstrap.cloud import Cloud
+    from bootstrap.probes import Facts, Probe
 
 _REGISTRY: dict[str, type[Driver]] = {}
 
@@ -27,8 +40,12 @@ def registry() -> dict[str, type[Driver]]:
     return dict(_REGISTRY)
 
 
-def driver_for(kind: str) -> type[Driver]:
-    return registry()[kind]
+
+def kinds() -> tuple[str, ...]:
+    """Every kind, in the order a reader expects them (and creates run)."""
+    from bootstrap.model import KINDS
+
+    return tuple(k for k in KINDS if k in registry())
 
 
 class Driver:
@@ -64,6 +81,12 @@ class Driver:
     # How the tool marks what it created (for --prune): "extra" (a keystone attribute),
     # "tags", "description", or None when the kind has no place for a marker.
     ownership: ClassVar[str | None] = None
+    # Set-valued fields changed by adding and removing items (a SetDelta in the patch),
+    # and map-valued fields changed key by key (a MapDelta).
+    set_fields: ClassVar[frozenset[str]] = frozenset()
+    map_fields: ClassVar[frozenset[str]] = frozenset()
+    # Fields the create call cannot set: a create is followed by an update step for them.
+    set_after_create: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, register: bool = True, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -98,10 +121,6 @@ class Driver:
         return Address(cls.kind, cls.natural_key(spec))
 
     # --- runtime: pure parts ----------------------------------------------------------
-    # Set by read_all when the user could list only what it may see (non-admin fallbacks):
-    # a lookup that finds nothing then proves nothing.
-    partial_read: bool = False
-
     # A replace of this kind loses data or wiring (set False where a replace is harmless).
     replace_is_destructive: ClassVar[bool] = True
     # Updatable fields whose in-place change destroys data or disrupts the resource (a
@@ -122,8 +141,8 @@ class Driver:
                     ref = Ref(Address("domains", (DEFAULT_DOMAIN,)))
                 if ref is None:
                     continue
-                live = resolver.id(ref.address)
-                if live is UNKNOWN:
+                live = resolver.live(ref.address)
+                if live is None:
                     return None
                 ident[f"{scope}_id"] = live
         return ident
@@ -143,6 +162,11 @@ class Driver:
                 address=str(resource.address),
             )
         return found[0] if found else None
+
+    def adoptable(self, observed: Observed) -> bool:
+        """May a create that failed midway adopt this match? (No for half-made leftovers
+        the driver's own create cleans up, e.g. an image without data.)"""
+        return True
 
     def compared_fields(self, resource: Resource) -> list[str]:
         """Manifest fields the diff compares: those given, minus write-only ones."""
@@ -169,12 +193,18 @@ class Driver:
         return value
 
     def equal(self, field_name: str, desired: Any, observed: Any) -> bool:
-        if contains_unknown(desired):
+        if contains_pending(desired):
             return False
         return desired == observed
 
-    def diff(self, resource: Resource, observed: Observed | None, resolver: Resolver) -> Change:
-        """The one decision function: plan and apply both call it."""
+    def diff(
+        self,
+        resource: Resource,
+        observed: Observed | None,
+        resolver: Resolver,
+        facts: Facts | None = None,
+    ) -> Change:
+        """The one decision function: what changes, and the steps apply will run."""
         if resource.absent:
             if observed is None:
                 return Change(
@@ -187,6 +217,7 @@ class Driver:
                 resource=resource,
                 observed=observed,
                 destructive=True,
+                steps=[Step("delete", {"id": observed.id})],
             )
         desired = self.desired(resource, resolver)
         if observed is None:
@@ -196,8 +227,14 @@ class Driver:
                 if f not in ("state",)
             ]
             return Change(
-                resource.address, Action.CREATE, fields, reason="does not exist", resource=resource
+                resource.address,
+                Action.CREATE,
+                fields,
+                reason="does not exist",
+                resource=resource,
+                steps=self.plan_create(resource, desired, resolver),
             )
+        observed = self.comparable(resource, observed, desired, facts or {})
         diffs: list[FieldDiff] = []
         for f, want in desired.items():
             have = observed.fields.get(f)
@@ -209,34 +246,106 @@ class Driver:
                         # Normalised like the live value, so a reviewer sees the real
                         # difference; what is not created yet shows by its address.
                         display(resource.spec[f])
-                        if contains_unknown(want)
+                        if contains_pending(want)
                         else display(want, resolver),
                         sensitive=f in self.secret_fields,
                     )
                 )
         if not diffs:
             return Change(resource.address, Action.NOOP, resource=resource, observed=observed)
+        # A dependency that is replaced changes the ids this resource refers to.
+        causes = sorted(
+            {str(a) for d in diffs for a in pending_in(desired[d.field]) if resolver.live(a)}
+        )
+        because = f" (because {', '.join(causes)} is replaced)" if causes else ""
         immutable = [d.field for d in diffs if d.field in self.immutable]
         if immutable:
             return Change(
                 resource.address,
                 Action.REPLACE,
                 diffs,
-                reason=self.replace_reason(immutable),
+                reason=self.replace_reason(immutable) + because,
                 resource=resource,
                 observed=observed,
                 destructive=self.replace_is_destructive,
+                steps=[
+                    Step("delete", {"id": observed.id}),
+                    *self.plan_create(resource, desired, resolver),
+                ],
             )
         disruptive = [d.field for d in diffs if d.field in self.destructive_fields]
+        changed = [d.field for d in diffs]
         return Change(
             resource.address,
             Action.UPDATE,
             diffs,
-            reason=self.update_reason(disruptive) if disruptive else "fields differ",
+            reason=(self.update_reason(disruptive) if disruptive else "fields differ") + because,
             resource=resource,
             observed=observed,
             destructive=bool(disruptive),
+            steps=[Step("update", self.update_patch(resource, observed, desired, changed))],
         )
+
+    def comparable(
+        self, resource: Resource, observed: Observed, desired: dict[str, Any], facts: Facts
+    ) -> Observed:
+        """The observation as the diff compares it: probes' results folded in (override)."""
+        return observed
+
+    def probes(self, resource: Resource, candidates: list[Observed]) -> list[Probe]:
+        """Checks that need the manifest (a local file's hash, a password): the engine runs
+        them after reading and hands the results to `diff` as facts."""
+        return []
+
+    # --- plan time: the arguments of the steps (pure) ----------------------------------
+    def plan_create(
+        self, resource: Resource, desired: dict[str, Any], resolver: Resolver
+    ) -> list[Step]:
+        """A create step, then an update for what the create call cannot set."""
+        args = self.create_args(resource, desired, resolver)
+        later = [f for f in desired if f in self.set_after_create]
+        steps = [Step("create", args)]
+        if later:
+            patch = self.update_patch(resource, None, desired, later)
+            if any(v for v in patch.values()):
+                steps.append(Step("update", patch, note="completes the create"))
+        return steps
+
+    def create_args(
+        self, resource: Resource, desired: dict[str, Any], resolver: Resolver
+    ) -> dict[str, Any]:
+        """What the create call sends: name, the scope ids of the key, the managed fields."""
+        args: dict[str, Any] = {"name": resource.spec["name"]}
+        for scope in ("domain", "project"):
+            if scope in self.key_fields:
+                ref = resource.spec.get(scope)
+                if ref is None and scope == "domain":
+                    ref = Ref(Address("domains", (DEFAULT_DOMAIN,)))
+                if ref is not None:
+                    args[f"{scope}_id"] = resolver.id(ref.address)
+        args.update(
+            {f: v for f, v in desired.items() if f not in self.set_after_create}
+        )
+        return args
+
+    def update_patch(
+        self,
+        resource: Resource,
+        observed: Observed | None,
+        desired: dict[str, Any],
+        fields: list[str],
+    ) -> dict[str, Any]:
+        """The patch of an update: new values, or deltas for set and map fields."""
+        have = observed.fields if observed is not None else {}
+        patch: dict[str, Any] = {}
+        for f in fields:
+            if f in self.set_fields:
+                patch[f] = set_delta(have.get(f), desired[f])
+            elif f in self.map_fields:
+                patch[f] = map_delta(have.get(f), desired[f])
+            else:
+                patch[f] = desired[f]
+        return patch
 
     def update_reason(self, fields: list[str]) -> str:
         return f"changing {', '.join(fields)} disrupts the {self.kind[:-1]} in place"
@@ -258,28 +367,22 @@ class Driver:
         """
         raise NotImplementedError(f"{self.kind}: read_all")
 
-    def create(
-        self, cloud: Cloud, resource: Resource, desired: dict[str, Any], resolver: Resolver
-    ) -> Observed:
+    def create(self, cloud: Cloud, args: dict[str, Any], ctx: ApplyContext) -> Observed:
+        """Run a planned create; `args` are the plan's, ids filled in."""
         raise NotImplementedError(f"{self.kind}: create")
 
     def update(
-        self,
-        cloud: Cloud,
-        resource: Resource,
-        observed: Observed,
-        changed: dict[str, Any],
-        resolver: Resolver,
-    ) -> Observed | None:
-        """Apply the changed fields (desired values keyed by field) in place."""
+        self, cloud: Cloud, observed: Observed, patch: dict[str, Any], ctx: ApplyContext
+    ) -> None:
+        """Run a planned patch (values, SetDelta or MapDelta per field) in place."""
         raise NotImplementedError(f"{self.kind}: update")
 
-    def delete(self, cloud: Cloud, observed: Observed) -> None:
+    def delete(self, cloud: Cloud, observed: Observed, ctx: ApplyContext) -> None:
         raise NotImplementedError(f"{self.kind}: delete")
 
 
 def resolve(value: Any, resolver: Resolver) -> Any:
-    """Refs -> live ids (or UNKNOWN), secrets kept as Secret, structure kept."""
+    """Refs -> live ids (or Pending), secrets kept as Secret, structure kept."""
     if isinstance(value, Ref):
         return resolver.id(value.address)
     if isinstance(value, dict):
@@ -287,16 +390,6 @@ def resolve(value: Any, resolver: Resolver) -> Any:
     if isinstance(value, list):
         return [resolve(v, resolver) for v in value]
     return value
-
-
-def contains_unknown(value: Any) -> bool:
-    if value is UNKNOWN:
-        return True
-    if isinstance(value, dict):
-        return any(contains_unknown(v) for v in value.values())
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return any(contains_unknown(v) for v in value)
-    return False
 
 
 def display(value: Any, resolver: Resolver | None = None) -> Any:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bootstrap import engine
-from bootstrap.apply import Applier, ApplyResult
+from bootstrap.apply import ApplyResult
 from bootstrap.cloud import Cloud
 from bootstrap.plan import Action, Plan
 
@@ -66,9 +66,8 @@ def apply(
     writes_before = cloud.counter.writes
     result = None
     if the_plan.has_changes:
-        engine.preflight(cloud, the_plan)
-        result = Applier(cloud, engine.instantiate_drivers(), resolver, allow_destroy).apply(
-            the_plan, parallelism
+        result = engine.apply(
+            cloud, the_plan, resolver, allow_destroy=allow_destroy, parallelism=parallelism
         )
     return Run(the_plan, result, cloud.counter.writes - writes_before, cloud.counter.total)
 

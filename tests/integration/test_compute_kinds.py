@@ -594,13 +594,12 @@ def test_destructive_change_is_refused_before_any_write(tmp_path, unique_name, c
     changed = manifest(tmp_path, n, text, "changed.yaml")
     c = connect()
     from bootstrap import engine
-    from bootstrap.apply import Applier
 
     loaded = engine.load([changed])
     the_plan, resolver = engine.plan(c, loaded)
     writes = c.counter.writes
     with pytest.raises(DestructiveChangeRefused, match="rebuilds the server"):
-        Applier(c, engine.instantiate_drivers(), resolver).apply(the_plan)
+        engine.apply(c, the_plan, resolver)
     assert c.counter.writes == writes
     after = live_server(cloud, n)
     assert after.image == before.image and after.metadata == before.metadata

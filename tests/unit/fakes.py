@@ -1,7 +1,9 @@
 """In-memory fakes of the project's own interfaces (drivers and the cloud handle).
 
-They keep the real drivers' declarations and pure logic (identity, desired, diff) and
-replace only the I/O methods, recording every call so tests can check the protocol.
+They keep the real drivers' declarations and pure logic (identity, desired, diff, the
+steps' arguments) and replace only the I/O methods: a create stores what its arguments
+would make on a real cloud (not the manifest's values), an update applies the planned
+patch, and every call is recorded so tests can check the protocol.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import networkx as nx
 
 from bootstrap.drivers.base import registry
 from bootstrap.errors import CloudError
-from bootstrap.model import Manifest, Resource
-from bootstrap.plan import Observed
+from bootstrap.model import Manifest, Resource, Secret
+from bootstrap.plan import Listing, MapDelta, Observed, SetDelta
 
 
 class Counter:
@@ -33,6 +35,7 @@ class MemoryCloud:
         self.lose_response: set[str] = set()  # names whose create succeeds but "times out"
         self.counter = Counter()
         self.roles = {"admin"}
+        self.partial: set[str] = set()  # kinds listed as a non-admin sees them
         self._ids = itertools.count(1)
 
     def new_id(self) -> str:
@@ -53,6 +56,31 @@ class MemoryCloud:
         return [c for c in self.calls if c[0] != "list"]
 
 
+# How a create argument shows up when the resource is read back (Keystone's names).
+READ_BACK = {"domain": "domain_id"}
+
+
+def stored_fields(args: dict) -> dict:
+    """What a real cloud would return after a create with these arguments: write-only
+    secrets are never returned, references come back under their id attribute."""
+    return {READ_BACK.get(k, k): v for k, v in args.items() if not isinstance(v, Secret)}
+
+
+def apply_patch(fields: dict, patch: dict) -> None:
+    """What a real cloud holds after an update: values replaced, deltas applied."""
+    for k, v in patch.items():
+        if isinstance(v, Secret):
+            continue
+        if isinstance(v, SetDelta):
+            have = [x for x in fields.get(k) or [] if x not in v.remove]
+            fields[k] = sorted(have + [a for a in v.add if a not in have], key=str)
+        elif isinstance(v, MapDelta):
+            have = {x: y for x, y in (fields.get(k) or {}).items() if x not in v.unset}
+            fields[k] = {**have, **v.set}
+        else:
+            fields[k] = v
+
+
 def fake_driver_class(kind: str):
     real = registry()[kind]
 
@@ -63,28 +91,27 @@ def fake_driver_class(kind: str):
             for i, f in cloud.store[kind].items():
                 fields = {k: v for k, v in f.items() if k != "_managed"}
                 out.append(Observed(i, fields, managed=bool(f.get("_managed"))))
-            return out
+            return Listing.of(out, partial=kind in cloud.partial)
 
-        def create(self, cloud, resource, desired, resolver):
-            name = str(resource.address)
+        def create(self, cloud, args, ctx):
+            name = f"{kind}.{args['name']}" if "name" in args else kind
             cloud.record("create", kind, name)
             cloud._maybe_fail("create", name)
-            ident = self.identity(resource, resolver) or {}
             live_id = cloud.new_id()
-            cloud.store[kind][live_id] = {**ident, **desired, "_managed": True}
+            cloud.store[kind][live_id] = {**stored_fields(args), "_managed": True}
             if name in cloud.lose_response:
                 cloud.lose_response.discard(name)
                 raise CloudError("connection reset", name, None, retryable=True)
             fields = {k: v for k, v in cloud.store[kind][live_id].items() if k != "_managed"}
             return Observed(live_id, fields, managed=True)
 
-        def update(self, cloud, resource, observed, changed, resolver):
-            name = str(resource.address)
+        def update(self, cloud, observed, patch, ctx):
+            name = f"{kind}.{observed.fields.get('name')}"
             cloud.record("update", kind, name)
             cloud._maybe_fail("update", name)
-            cloud.store[kind][observed.id].update(changed)
+            apply_patch(cloud.store[kind][observed.id], patch)
 
-        def delete(self, cloud, observed):
+        def delete(self, cloud, observed, ctx):
             cloud.record("delete", kind, observed.id)
             cloud._maybe_fail("delete", observed.id)
             cloud.store[kind].pop(observed.id)

@@ -8,19 +8,27 @@ Each file gives a manifest spec, the ids the resolver knows, the observed live s
     state: present            # optional
     known: {domains.Default: default}
     observed: {id: p1, fields: {name: acme, domain_id: default}}   # or null
+    facts:                    # optional: probe results the engine would hand to diff
+      - probe: FileDigests    # a class of bootstrap.probes or of the driver's module
+        args: {path: /x.img, algos: [sha512]}
+        result: {sha512: ab12...}
     expect:
       action: update          # no-op | create | update | replace | delete
       fields: [description]   # optional: exactly these fields differ
       destructive: false      # optional
+      steps:                  # optional: the steps apply will run, as in the plan JSON
+        - {verb: update, args: {description: new}}
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pytest
 import yaml
 
+from bootstrap import probes
 from bootstrap.drivers.base import Driver, registry
 from bootstrap.model import Address, Ref, Resource, Secret
 from bootstrap.plan import Observed, Resolver
@@ -47,6 +55,20 @@ def convert(value):
     return value
 
 
+def make_facts(kind: str, items) -> dict:
+    """Probe -> result from a case's `facts` list (tuples where probes want them)."""
+    module = importlib.import_module(registry()[kind].__module__)
+    out = {}
+    for item in items or []:
+        cls = getattr(module, item["probe"], None) or getattr(probes, item["probe"])
+        args = {
+            k: tuple(v) if isinstance(v, list) else convert(v)
+            for k, v in (item.get("args") or {}).items()
+        }
+        out[cls(**args)] = convert(item["result"])
+    return out
+
+
 def case_files():
     return sorted(p for kind in DRIVER_KINDS for p in (CASES / kind).glob("*.yaml"))
 
@@ -63,13 +85,15 @@ def test_driver_case(path: Path):
     observed_list = [] if obs is None else [Observed(obs["id"], convert(obs["fields"]))]
     observed_list += [Observed(o["id"], convert(o["fields"])) for o in case.get("others", [])]
     live = driver.match(res, observed_list, resolver)
-    change = driver.diff(res, live, resolver)
+    change = driver.diff(res, live, resolver, make_facts(kind, case.get("facts")))
     expect = case["expect"]
     assert change.action.value == expect["action"], change
     if "fields" in expect:
         assert sorted(d.field for d in change.fields) == sorted(expect["fields"])
     if "destructive" in expect:
         assert change.destructive == expect["destructive"]
+    if "steps" in expect:
+        assert [s.to_json() for s in change.steps] == expect["steps"]
     if "address" in expect:
         assert str(res.address) == expect["address"]
 
