@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
+
+from bootstrap.drivers.base import Driver
+from bootstrap.plan import Observed
 
 # Keystone keeps unknown attributes of most entities ("extra") and returns them on
 # reads: an invisible place for the ownership marker that --prune relies on.
@@ -35,8 +38,47 @@ def text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def with_marker(args: dict[str, Any]) -> dict[str, Any]:
+    """Create arguments plus the ownership marker; None values left out (server defaults)."""
+    return {**{k: v for k, v in args.items() if v is not None}, **marker()}
+
+
 def ref_id(value: Any) -> Any:
     """Keystone links (role_assignments) carry {"id": ...}; pass ids through."""
     if isinstance(value, dict):
         return value.get("id")
     return value
+
+
+class KeystoneDriver(Driver):
+    """What every Keystone entity driver shares: one manager, list/update/delete by id.
+
+    A subclass names its keystoneclient manager and writes `observe` and `create`.
+    """
+
+    manager: ClassVar[str]
+    ownership = "extra"
+
+    def api(self, cloud: Any) -> Any:
+        return getattr(cloud.keystone, self.manager)
+
+    def normalise(self, field_name: str, value: Any) -> Any:
+        return text(value) if field_name == "description" else value
+
+    def read_all(self, cloud, resources):
+        return [self.observe(x) for x in self.api(cloud).list()]
+
+    def create_args(self, resource, desired, resolver):
+        args = super().create_args(resource, desired, resolver)
+        if "domain_id" in args:
+            args["domain"] = args.pop("domain_id")  # keystoneclient's name for it
+        return args
+
+    def observe(self, raw: Any) -> Observed:  # pragma: no cover - every subclass has one
+        raise NotImplementedError
+
+    def update(self, cloud, observed, patch, ctx):
+        self.api(cloud).update(observed.id, **patch)
+
+    def delete(self, cloud, observed, ctx):
+        self.api(cloud).delete(observed.id)

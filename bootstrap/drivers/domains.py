@@ -3,30 +3,26 @@
 from __future__ import annotations
 
 from bootstrap.cloud import classify
-from bootstrap.drivers._keystone import is_managed, marker, text
-from bootstrap.drivers.base import Driver
+from bootstrap.drivers._keystone import KeystoneDriver, is_managed, text, with_marker
 from bootstrap.errors import Forbidden
 from bootstrap.plan import Observed
 
 
-class DomainDriver(Driver):
+class DomainDriver(KeystoneDriver):
     kind = "domains"
+    manager = "domains"
     key_fields = ("name",)
     references = {}
     updatable = frozenset({"description", "enabled"})
     immutable = frozenset()
-    ownership = "extra"
 
     def observe(self, d) -> Observed:
         fields = {"name": d.name, "description": text(d.description), "enabled": d.enabled}
         return Observed(d.id, fields, d, is_managed(d))
 
-    def normalise(self, field_name, value):
-        return text(value) if field_name == "description" else value
-
     def read_all(self, cloud, resources):
         try:
-            return [self.observe(d) for d in cloud.keystone.domains.list()]
+            return super().read_all(cloud, resources)
         except Exception as exc:
             # A non-admin may not list domains; it needs them only to know the Default
             # domain's id, which the engine then assumes is "default".
@@ -34,20 +30,12 @@ class DomainDriver(Driver):
                 raise
             return []
 
-    def create(self, cloud, resource, desired, resolver):
-        d = cloud.keystone.domains.create(
-            resource.spec["name"],
-            description=desired.get("description"),
-            enabled=desired.get("enabled", True),
-            **marker(),
-        )
-        return self.observe(d)
+    def create(self, cloud, args, ctx):
+        a = with_marker(args)
+        return self.observe(self.api(cloud).create(a.pop("name"), **a))
 
-    def update(self, cloud, resource, observed, changed, resolver):
-        cloud.keystone.domains.update(observed.id, **changed)
-
-    def delete(self, cloud, observed):
+    def delete(self, cloud, observed, ctx):
         # Keystone deletes only disabled domains.
         if observed.fields.get("enabled", True):
-            cloud.keystone.domains.update(observed.id, enabled=False)
-        cloud.keystone.domains.delete(observed.id)
+            self.api(cloud).update(observed.id, enabled=False)
+        self.api(cloud).delete(observed.id)

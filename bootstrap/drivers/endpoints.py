@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from bootstrap.drivers._keystone import attr, is_managed, marker
-from bootstrap.drivers.base import Driver
+from bootstrap.drivers._keystone import KeystoneDriver, attr, is_managed, with_marker
 from bootstrap.model import Address
-from bootstrap.plan import UNKNOWN, Observed
+from bootstrap.plan import Observed
 
 
-class EndpointDriver(Driver):
+class EndpointDriver(KeystoneDriver):
     kind = "endpoints"
+    manager = "endpoints"
     key_fields = ("service", "interface", "region")
     references = {"service": "services", "region": "regions"}
     updatable = frozenset({"url", "enabled"})
     immutable = frozenset()
-    ownership = "extra"
     replace_is_destructive = False
 
     def observe(self, e) -> Observed:
@@ -30,36 +29,28 @@ class EndpointDriver(Driver):
     def identity(self, resource, resolver):
         spec = resource.spec
         ident = {
-            "service_id": resolver.id(spec["service"].address),
+            "service_id": resolver.live(spec["service"].address),
             "interface": spec["interface"],
-            "region_id": resolver.id(spec["region"].address) if spec.get("region") else None,
+            "region_id": resolver.live(spec["region"].address) if spec.get("region") else None,
         }
-        if UNKNOWN in ident.values():
+        if ident["service_id"] is None or (spec.get("region") and ident["region_id"] is None):
             return None
         return ident
-
-    def read_all(self, cloud, resources):
-        return [self.observe(e) for e in cloud.keystone.endpoints.list()]
 
     def address_of_observed(self, observed):
         f = observed.fields
         return Address(self.kind, (f["service_id"], f["interface"], str(f["region_id"])))
 
-    def create(self, cloud, resource, desired, resolver):
-        ident = self.identity(resource, resolver)
-        assert ident is not None
-        e = cloud.keystone.endpoints.create(
-            ident["service_id"],
-            resource.spec["url"],
-            interface=ident["interface"],
-            region=ident["region_id"],
-            enabled=desired.get("enabled", True),
-            **marker(),
-        )
-        return self.observe(e)
+    def create_args(self, resource, desired, resolver):
+        spec = resource.spec
+        return {
+            "service": resolver.id(spec["service"].address),
+            "url": spec["url"],
+            "interface": spec["interface"],
+            "region": resolver.id(spec["region"].address) if spec.get("region") else None,
+            "enabled": desired.get("enabled", True),
+        }
 
-    def update(self, cloud, resource, observed, changed, resolver):
-        cloud.keystone.endpoints.update(observed.id, **changed)
-
-    def delete(self, cloud, observed):
-        cloud.keystone.endpoints.delete(observed.id)
+    def create(self, cloud, args, ctx):
+        a = with_marker(args)
+        return self.observe(self.api(cloud).create(a.pop("service"), a.pop("url"), **a))

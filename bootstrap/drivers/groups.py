@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from bootstrap.drivers._keystone import attr, is_managed, marker, text
-from bootstrap.drivers.base import Driver
-from bootstrap.model import Address
+from bootstrap.drivers._keystone import KeystoneDriver, attr, is_managed, text, with_marker
 from bootstrap.plan import Observed
 
 
-class GroupDriver(Driver):
+class GroupDriver(KeystoneDriver):
     kind = "groups"
+    manager = "groups"
     key_fields = ("domain", "name")
     references = {"domain": "domains", "members[]": "users"}
     updatable = frozenset({"description", "members"})
     immutable = frozenset()
-    ownership = "extra"
+    set_fields = frozenset({"members"})
+    # Keystone adds members one by one, after the group exists.
+    set_after_create = frozenset({"members"})
 
     def observe(self, g, members=None) -> Observed:
         fields = {
@@ -29,7 +30,7 @@ class GroupDriver(Driver):
     def normalise(self, field_name, value):
         if field_name == "members":
             return sorted(value or [], key=str)
-        return text(value) if field_name == "description" else value
+        return super().normalise(field_name, value)
 
     def read_all(self, cloud, resources):
         # Keystone has no list of all memberships: one GET per group whose members
@@ -43,32 +44,16 @@ class GroupDriver(Driver):
             out.append(self.observe(g, members))
         return out
 
-    def address_of_observed(self, observed):
-        return Address(self.kind, (observed.fields["name"],))
+    def create(self, cloud, args, ctx):
+        a = with_marker(args)
+        return self.observe(self.api(cloud).create(a.pop("name"), **a), [])
 
-    def create(self, cloud, resource, desired, resolver):
-        domain_ref = resource.spec.get("domain")
-        domain = resolver.id(domain_ref.address if domain_ref else Address("domains", ("Default",)))
-        g = cloud.keystone.groups.create(
-            resource.spec["name"],
-            domain=domain,
-            description=desired.get("description"),
-            **marker(),
-        )
-        for user_id in desired.get("members", []):
-            cloud.keystone.users.add_to_group(user_id, g.id)
-        return self.observe(g, desired.get("members"))
-
-    def update(self, cloud, resource, observed, changed, resolver):
-        if "description" in changed:
-            cloud.keystone.groups.update(observed.id, description=changed["description"])
-        if "members" in changed:
-            have = set(observed.fields.get("members") or [])
-            want = set(changed["members"])
-            for user_id in sorted(want - have):
-                cloud.keystone.users.add_to_group(user_id, observed.id)
-            for user_id in sorted(have - want):
-                cloud.keystone.users.remove_from_group(user_id, observed.id)
-
-    def delete(self, cloud, observed):
-        cloud.keystone.groups.delete(observed.id)
+    def update(self, cloud, observed, patch, ctx):
+        if "description" in patch:
+            self.api(cloud).update(observed.id, description=patch["description"])
+        if "members" in patch:
+            users = cloud.keystone.users
+            for user_id in patch["members"].add:
+                users.add_to_group(user_id, observed.id)
+            for user_id in patch["members"].remove:
+                users.remove_from_group(user_id, observed.id)

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from bootstrap.cloud import classify
-from bootstrap.drivers._keystone import attr, is_managed, marker, text
-from bootstrap.drivers.base import Driver
+from bootstrap.drivers._keystone import KeystoneDriver, attr, is_managed, text, with_marker
 from bootstrap.errors import Forbidden
-from bootstrap.model import Address
-from bootstrap.plan import Observed
+from bootstrap.plan import Listing, Observed
 
 
-class ProjectDriver(Driver):
+class ProjectDriver(KeystoneDriver):
     kind = "projects"
+    manager = "projects"
     key_fields = ("domain", "name")
     references = {"domain": "domains", "parent": "projects"}
     updatable = frozenset({"description", "enabled", "tags"})
     immutable = frozenset({"parent"})
-    ownership = "extra"
 
     def observe(self, p) -> Observed:
         parent = attr(p, "parent_id", None)
@@ -32,49 +30,20 @@ class ProjectDriver(Driver):
         return Observed(p.id, fields, p, is_managed(p))
 
     def normalise(self, field_name, value):
-        if field_name == "description":
-            return text(value)
         if field_name == "tags":
             return sorted(value or [])
-        return value
+        return super().normalise(field_name, value)
 
     def read_all(self, cloud, resources):
         try:
-            projects = cloud.keystone.projects.list()
+            return super().read_all(cloud, resources)
         except Exception as exc:
             if not isinstance(classify(exc), Forbidden):
                 raise
-            # A non-admin may not list projects but may list its own.
-            projects = cloud.keystone.projects.list(user=cloud.user_id)
-            self.partial_read = True
-        return [self.observe(p) for p in projects]
+        # A non-admin may not list projects but may list its own: a partial view.
+        mine = cloud.keystone.projects.list(user=cloud.user_id)
+        return Listing.of((self.observe(p) for p in mine), partial=True)
 
-    def address_of_observed(self, observed):
-        return Address(self.kind, (observed.fields["name"],))
-
-    def create(self, cloud, resource, desired, resolver):
-        domain = (
-            resolver.id(resource.spec["domain"].address)
-            if "domain" in resource.spec
-            else (resolver.id(Address("domains", ("Default",))))
-        )
-        kwargs = {
-            "description": desired.get("description"),
-            "enabled": desired.get("enabled", True),
-            "parent": desired.get("parent"),
-        }
-        if "tags" in desired:
-            kwargs["tags"] = desired["tags"]
-        p = cloud.keystone.projects.create(
-            resource.spec["name"],
-            domain,
-            **{k: v for k, v in kwargs.items() if v is not None},
-            **marker(),
-        )
-        return self.observe(p)
-
-    def update(self, cloud, resource, observed, changed, resolver):
-        cloud.keystone.projects.update(observed.id, **changed)
-
-    def delete(self, cloud, observed):
-        cloud.keystone.projects.delete(observed.id)
+    def create(self, cloud, args, ctx):
+        a = with_marker(args)
+        return self.observe(self.api(cloud).create(a.pop("name"), a.pop("domain"), **a))

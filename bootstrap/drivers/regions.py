@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from bootstrap.drivers._keystone import attr, is_managed, marker, text
-from bootstrap.drivers.base import Driver
+from bootstrap.drivers._keystone import KeystoneDriver, attr, is_managed, text, with_marker
 from bootstrap.model import Address
-from bootstrap.plan import UNKNOWN, Observed
+from bootstrap.plan import Observed
 
 
-class RegionDriver(Driver):
+class RegionDriver(KeystoneDriver):
     kind = "regions"
+    manager = "regions"
     key_fields = ("id",)
     references = {"parent": "regions"}
     updatable = frozenset({"description"})
     immutable = frozenset({"parent"})
-    ownership = "extra"
 
     def observe(self, r) -> Observed:
         fields = {
@@ -27,31 +26,14 @@ class RegionDriver(Driver):
     def identity(self, resource, resolver):
         return {"name": resource.spec["id"]}
 
-    def normalise(self, field_name, value):
-        return text(value) if field_name == "description" else value
-
-    def equal(self, field_name, desired, observed):
-        if field_name == "parent" and desired is UNKNOWN:
-            return False
-        return super().equal(field_name, desired, observed)
-
-    def read_all(self, cloud, resources):
-        return [self.observe(r) for r in cloud.keystone.regions.list()]
-
     def address_of_observed(self, observed):
         return Address(self.kind, (observed.id,))
 
-    def create(self, cloud, resource, desired, resolver):
-        r = cloud.keystone.regions.create(
-            id=resource.spec["id"],
-            description=desired.get("description"),
-            parent_region=desired.get("parent"),
-            **marker(),
-        )
-        return self.observe(r)
+    def create_args(self, resource, desired, resolver):
+        args = {"id": resource.spec["id"], "description": desired.get("description")}
+        if "parent" in desired:
+            args["parent_region"] = desired["parent"]
+        return args
 
-    def update(self, cloud, resource, observed, changed, resolver):
-        cloud.keystone.regions.update(observed.id, **changed)
-
-    def delete(self, cloud, observed):
-        cloud.keystone.regions.delete(observed.id)
+    def create(self, cloud, args, ctx):
+        return self.observe(self.api(cloud).create(**with_marker(args)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from bootstrap.drivers._keystone import attr, ref_id
 from bootstrap.drivers.base import Driver
 from bootstrap.model import Address
-from bootstrap.plan import UNKNOWN, Observed
+from bootstrap.plan import Observed
 
 ACTORS = ("user", "group")
 TARGETS = ("project", "domain")
@@ -61,9 +61,23 @@ class RoleAssignmentDriver(Driver):
         return Observed(live_id, fields, a, False)
 
     def identity(self, resource, resolver):
+        ident = self._ends(resource, resolver.live)
+        return None if any(v is None for v in ident.values()) else self._fields(resource, ident)
+
+    def _ends(self, resource, id_of):
+        """role, actor and target ids, through `id_of` (live ids, or the plan's ids)."""
         spec = resource.spec
-        ident = {
-            "role_id": resolver.id(spec["role"].address),
+        return {
+            f"{k}_id": id_of(spec[k].address)
+            for k in ("role",) + ACTORS + TARGETS
+            if spec.get(k) is not None
+        }
+
+    @staticmethod
+    def _fields(resource, ends):
+        spec = resource.spec
+        fields = {
+            "role_id": None,
             "user_id": None,
             "group_id": None,
             "project_id": None,
@@ -71,12 +85,8 @@ class RoleAssignmentDriver(Driver):
             "system": spec.get("system"),
             "inherited": bool(spec.get("inherited", False)),
         }
-        for k in ACTORS + TARGETS:
-            if spec.get(k) is not None:
-                ident[f"{k}_id"] = resolver.id(spec[k].address)
-        if any(v is UNKNOWN for v in ident.values()):
-            return None
-        return ident
+        fields.update(ends)
+        return fields
 
     def read_all(self, cloud, resources):
         # Effective=False: only direct assignments, which are what a manifest declares.
@@ -96,13 +106,14 @@ class RoleAssignmentDriver(Driver):
             kw["os_inherit_extension_inherited"] = True
         return kw
 
-    def create(self, cloud, resource, desired, resolver):
-        fields = self.identity(resource, resolver)
-        assert fields is not None, "references must exist before an assignment is made"
-        cloud.keystone.roles.grant(fields["role_id"], **self._grant_args(fields))
-        live_id = "|".join(str(fields[k]) for k in sorted(fields))
-        return Observed(live_id, fields)
+    def create_args(self, resource, desired, resolver):
+        return self._fields(resource, self._ends(resource, resolver.id))
 
-    def delete(self, cloud, observed):
+    def create(self, cloud, args, ctx):
+        cloud.keystone.roles.grant(args["role_id"], **self._grant_args(args))
+        live_id = "|".join(str(args[k]) for k in sorted(args))
+        return Observed(live_id, dict(args))
+
+    def delete(self, cloud, observed, ctx):
         fields = observed.fields
         cloud.keystone.roles.revoke(fields["role_id"], **self._grant_args(fields))

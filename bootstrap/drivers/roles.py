@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from bootstrap.drivers._keystone import attr, is_managed, marker, text
-from bootstrap.drivers.base import Driver
-from bootstrap.plan import UNKNOWN, Observed
+from bootstrap.drivers._keystone import KeystoneDriver, attr, is_managed, text, with_marker
+from bootstrap.plan import Observed
 
 
-class RoleDriver(Driver):
+class RoleDriver(KeystoneDriver):
     kind = "roles"
+    manager = "roles"
     key_fields = ("domain", "name")
     references = {"domain": "domains"}
     updatable = frozenset({"description"})
     immutable = frozenset()
-    ownership = "extra"
 
     def observe(self, r) -> Observed:
         fields = {
@@ -26,13 +25,20 @@ class RoleDriver(Driver):
     def identity(self, resource, resolver):
         # Unlike other domain-scoped kinds, a role without a domain is global.
         domain = resource.spec.get("domain")
-        domain_id = resolver.id(domain.address) if domain is not None else None
-        if domain_id is UNKNOWN:
+        if domain is None:
+            return {"name": resource.spec["name"], "domain_id": None}
+        domain_id = resolver.live(domain.address)
+        if domain_id is None:
             return None
         return {"name": resource.spec["name"], "domain_id": domain_id}
 
-    def normalise(self, field_name, value):
-        return text(value) if field_name == "description" else value
+    def create_args(self, resource, desired, resolver):
+        domain = resource.spec.get("domain")
+        return {
+            "name": resource.spec["name"],
+            "domain": resolver.id(domain.address) if domain is not None else None,
+            **desired,
+        }
 
     def read_all(self, cloud, resources):
         roles = list(cloud.keystone.roles.list())
@@ -42,17 +48,6 @@ class RoleDriver(Driver):
                 roles.extend(cloud.keystone.roles.list(domain=d.id))
         return [self.observe(r) for r in roles]
 
-    def create(self, cloud, resource, desired, resolver):
-        kwargs = {}
-        if "domain" in resource.spec:
-            kwargs["domain"] = resolver.id(resource.spec["domain"].address)
-        if "description" in desired:
-            kwargs["description"] = desired["description"]
-        r = cloud.keystone.roles.create(resource.spec["name"], **kwargs, **marker())
-        return self.observe(r)
-
-    def update(self, cloud, resource, observed, changed, resolver):
-        cloud.keystone.roles.update(observed.id, **changed)
-
-    def delete(self, cloud, observed):
-        cloud.keystone.roles.delete(observed.id)
+    def create(self, cloud, args, ctx):
+        a = with_marker(args)
+        return self.observe(self.api(cloud).create(a.pop("name"), **a))

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from bootstrap.drivers._keystone import attr, is_managed, marker, text
-from bootstrap.drivers.base import Driver
+from bootstrap.drivers._keystone import KeystoneDriver, attr, is_managed, text, with_marker
 from bootstrap.plan import Observed
 
 
-class ServiceDriver(Driver):
+class ServiceDriver(KeystoneDriver):
     kind = "services"
+    manager = "services"
     key_fields = ("name",)
     references = {}
     updatable = frozenset({"type", "description", "enabled"})
     immutable = frozenset()
-    ownership = "extra"
 
     def observe(self, s) -> Observed:
         fields = {
@@ -24,24 +23,6 @@ class ServiceDriver(Driver):
         }
         return Observed(s.id, fields, s, is_managed(s))
 
-    def normalise(self, field_name, value):
-        return text(value) if field_name == "description" else value
-
-    def read_all(self, cloud, resources):
-        return [self.observe(s) for s in cloud.keystone.services.list()]
-
-    def create(self, cloud, resource, desired, resolver):
-        s = cloud.keystone.services.create(
-            resource.spec["name"],
-            type=resource.spec["type"],
-            description=desired.get("description"),
-            enabled=desired.get("enabled", True),
-            **marker(),
-        )
-        return self.observe(s)
-
-    def update(self, cloud, resource, observed, changed, resolver):
-        cloud.keystone.services.update(observed.id, **changed)
-
-    def delete(self, cloud, observed):
-        cloud.keystone.services.delete(observed.id)
+    def create(self, cloud, args, ctx):
+        a = with_marker(args)
+        return self.observe(self.api(cloud).create(a.pop("name"), **a))

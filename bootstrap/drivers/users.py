@@ -2,16 +2,47 @@
 
 from __future__ import annotations
 
-from bootstrap.drivers._keystone import attr, is_managed, marker, text
-from bootstrap.drivers.base import Driver
-from bootstrap.model import Address
+import dataclasses
+from dataclasses import dataclass
+
+from bootstrap.drivers._keystone import KeystoneDriver, attr, is_managed, text, with_marker
+from bootstrap.model import Secret
 from bootstrap.plan import Observed
+from bootstrap.probes import Probe
 
 PASSWORD_DIFFERS = "(differs)"
 
 
-class UserDriver(Driver):
+@dataclass(frozen=True)
+class PasswordWorks(Probe):
+    """Does Keystone give this user a token for this password? Nothing is stored."""
+
+    user_id: str
+    password: Secret
+
+    def run(self, cloud) -> bool:
+        from keystoneauth1 import exceptions as ks_exc
+        from keystoneauth1.identity import v3
+
+        from bootstrap.cloud import with_retries
+
+        auth = v3.Password(
+            auth_url=cloud.auth_url, user_id=self.user_id, password=self.password.reveal()
+        )
+
+        def ask() -> bool:
+            try:
+                auth.get_auth_ref(cloud.session)
+                return True
+            except ks_exc.Unauthorized:
+                return False
+
+        return with_retries(ask, address=f"users {self.user_id}: password check")
+
+
+class UserDriver(KeystoneDriver):
     kind = "users"
+    manager = "users"
     key_fields = ("domain", "name")
     references = {"domain": "domains", "default_project": "projects"}
     updatable = frozenset({"email", "description", "enabled", "default_project", "password"})
@@ -19,7 +50,6 @@ class UserDriver(Driver):
     secret_fields = frozenset({"password"})
     warn_inline_secret = frozenset({"password"})
     write_only = frozenset({"update_password"})
-    ownership = "extra"
 
     def observe(self, u) -> Observed:
         fields = {
@@ -36,70 +66,40 @@ class UserDriver(Driver):
         # Keystone never returns passwords: only a token request can tell drift.
         return field_name == "password" and resource.spec.get("update_password") != "always"
 
-    def normalise(self, field_name, value):
-        return text(value) if field_name == "description" else value
-
-    def read_all(self, cloud, resources):
-        users = [self.observe(u) for u in cloud.keystone.users.list()]
-        checks = [
-            r
-            for r in resources
-            if not r.absent and not self.is_write_only(r, "password") and "password" in r.spec
+    def probes(self, resource, candidates):
+        if self.is_write_only(resource, "password") or "password" not in resource.spec:
+            return []
+        name = resource.spec["name"]
+        return [
+            PasswordWorks(o.id, resource.spec["password"])
+            for o in candidates
+            if o.fields["name"] == name
         ]
-        if checks:
-            by_name: dict[str, list[Observed]] = {}
-            for o in users:
-                by_name.setdefault(o.fields["name"], []).append(o)
-            for r in checks:
-                for o in by_name.get(r.spec["name"], []):
-                    secret = r.spec["password"]
-                    ok = password_works(cloud, o.id, secret.reveal())
-                    o.fields["password"] = secret if ok else PASSWORD_DIFFERS
-        return users
 
-    def address_of_observed(self, observed):
-        return Address(self.kind, (observed.fields["name"],))
+    def comparable(self, resource, observed, desired, facts):
+        if "password" not in desired:
+            return observed
+        works = facts.get(PasswordWorks(observed.id, resource.spec["password"]))
+        password = resource.spec["password"] if works else PASSWORD_DIFFERS
+        return dataclasses.replace(observed, fields={**observed.fields, "password": password})
 
-    def _kwargs(self, desired, resource):
-        kw = {}
-        for f in ("email", "description", "enabled"):
-            if f in desired:
-                kw[f] = desired[f]
-        if "default_project" in desired:
-            kw["default_project"] = desired["default_project"]
-        return kw
+    def create_args(self, resource, desired, resolver):
+        args = super().create_args(resource, desired, resolver)
+        if "password" in resource.spec:
+            args["password"] = resource.spec["password"]  # compared or not, set on create
+        return args
 
-    def create(self, cloud, resource, desired, resolver):
-        domain_ref = resource.spec.get("domain")
-        domain = resolver.id(domain_ref.address if domain_ref else Address("domains", ("Default",)))
-        password = resource.spec.get("password")
-        u = cloud.keystone.users.create(
-            resource.spec["name"],
-            domain=domain,
-            password=password.reveal() if password is not None else None,
-            **self._kwargs(desired, resource),
-            **marker(),
-        )
-        return self.observe(u)
+    def create(self, cloud, args, ctx):
+        a = with_marker(_revealed(args))
+        return self.observe(self.api(cloud).create(a.pop("name"), **a))
 
-    def update(self, cloud, resource, observed, changed, resolver):
-        kw = self._kwargs(changed, resource)
-        if "password" in changed:
-            kw["password"] = resource.spec["password"].reveal()
-        cloud.keystone.users.update(observed.id, **kw)
-
-    def delete(self, cloud, observed):
-        cloud.keystone.users.delete(observed.id)
+    def update(self, cloud, observed, patch, ctx):
+        self.api(cloud).update(observed.id, **_revealed(patch))
 
 
-def password_works(cloud, user_id: str, password: str) -> bool:
-    """Ask Keystone for an unscoped token as the user; nothing is stored."""
-    from keystoneauth1 import exceptions as ks_exc
-    from keystoneauth1.identity import v3
-
-    auth = v3.Password(auth_url=cloud.auth_url, user_id=user_id, password=password)
-    try:
-        auth.get_auth_ref(cloud.session)
-        return True
-    except ks_exc.Unauthorized:
-        return False
+def _revealed(args: dict) -> dict:
+    """The password as Keystone wants it; only here, at the call."""
+    password = args.get("password")
+    if isinstance(password, Secret):
+        return {**args, "password": password.reveal()}
+    return args
