@@ -1,50 +1,30 @@
-"""Shared pieces of the Neutron (network v2) drivers: ownership tag, value normalisers."""
+"""Shared pieces of the Neutron (network v2) drivers: ownership tag, plan steps, normalisers.
+
+Every Neutron kind here follows one plan shape: a create step with openstacksdk's create
+arguments, then an update step that adds the ownership tag (Neutron takes tags only
+after creation) and whatever else the create call cannot set (a router's interfaces, a
+group's rules). Because the tag is a planned step of its own, a create whose answer was
+lost and that apply finds again by its re-read still gets its tag from the next step.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import Any, ClassVar
 
+from bootstrap.drivers.base import Driver
 from bootstrap.model import Address
-from bootstrap.plan import Observed
+from bootstrap.plan import MapDelta, Observed, SetDelta, Step
 
 # Neutron has no free-form attributes, but every standard-attribute resource (networks,
 # subnets, routers, security groups, floating IPs) takes tags: the --prune marker.
 MARKER_TAG = "managed-by:openstack-bootstrap"
+# The patch key of the tag changes (a SetDelta of tags).
+TAGS = "tags"
 
 
 def is_managed(raw: Any) -> bool:
     return MARKER_TAG in (getattr(raw, "tags", None) or [])
-
-
-def mark(cloud: Any, obj: Any) -> None:
-    """Tag what the tool created. Neutron takes tags only after creation (one PUT)."""
-    done = f"{type(obj).__name__} {getattr(obj, 'id', '')} was created"
-    follow_up(done, cloud.network.add_tag, obj, MARKER_TAG)
-    tags = list(getattr(obj, "tags", None) or [])
-    if MARKER_TAG not in tags:
-        obj.tags = [*tags, MARKER_TAG]
-
-
-def follow_up(done: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """A step after a create (tag, rules, interfaces), whose failure must surface as is.
-
-    Raised plainly, a 409 (a quota) or a transient error would read as "someone else
-    created it" or "the create's answer was lost": the engine would find the new resource,
-    adopt it and report it created, its rules or interfaces missing without a word.
-    """
-    from bootstrap.cloud import classify
-    from bootstrap.errors import ResourceFailed
-
-    try:
-        return fn(*args, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - re-raised with its message, never retried
-        err = classify(exc)
-        code = f" (HTTP {err.status})" if err.status else ""
-        raise ResourceFailed(
-            f"{done}, but completing it failed: {err.message}{code}",
-            request_id=err.request_id,
-        ) from exc
 
 
 def text(value: Any) -> str:
@@ -97,15 +77,134 @@ def drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
 
 
-def create_attrs(
-    resource: Any, desired: dict[str, Any], resolver: Any, sdk_attrs: dict[str, str]
-) -> dict[str, Any]:
-    """openstacksdk create arguments: name, owning project, and the given fields renamed."""
-    attrs = {
-        "name": resource.spec["name"],
-        "project_id": resolver.id(resource.spec["project"].address),
-    }
-    for f, attr in sdk_attrs.items():
-        if f in desired:
-            attrs[attr] = desired[f]
-    return attrs
+def is_empty(value: Any) -> bool:
+    """An update value that changes nothing (an empty delta)."""
+    if isinstance(value, SetDelta):
+        return not value.add and not value.remove
+    if isinstance(value, MapDelta):
+        return not value.set and not value.unset
+    return False
+
+
+def tagged(patch: dict[str, Any]) -> bool:
+    """Does this patch add the tool's marker, i.e. complete a create by the tool?"""
+    tags = patch.get(TAGS)
+    return isinstance(tags, SetDelta) and MARKER_TAG in tags.add
+
+
+def change_tags(cloud: Any, sdk_class: Any, resource_id: str, delta: SetDelta) -> None:
+    """Add and remove tags, one idempotent PUT / DELETE each."""
+    obj = sdk_class.new(id=resource_id)
+    for tag in delta.add:
+        cloud.network.add_tag(obj, tag)
+    for tag in delta.remove:
+        ignore_not_found(cloud.network.remove_tag, obj, tag)
+
+
+def completing(what: str, resource_id: str, patch: dict[str, Any], fn: Any) -> None:
+    """Run the writes of an update; if it completes a create, its error says so.
+
+    Apply retries it under the one policy (transient errors, 409s); when it still fails,
+    "X was created, but completing it failed" tells the reader that the resource exists
+    without its tag, rules or interfaces (the next plan shows what is missing).
+    """
+    from bootstrap.cloud import classify
+
+    try:
+        fn()
+    except Exception as exc:
+        if not tagged(patch):
+            raise
+        err = classify(exc)
+        message = f"{what} {resource_id} was created, but completing it failed: {err.message}"
+        # The same class, status and retryability: apply's one policy decides on retries.
+        raise type(err)(
+            message, err.address, err.status, err.retryable, err.request_id, dict(err.extra)
+        ) from exc
+
+
+class NeutronDriver(Driver):
+    """What networks, subnets, routers and security groups share (registers no kind)."""
+
+    key_fields = ("project", "name")
+    ownership = "tags"
+    # Manifest field -> openstacksdk attribute, for create arguments and update patches.
+    sdk_attrs: ClassVar[dict[str, str]] = {}
+
+    def address_of_observed(self, observed):
+        return project_scoped_address(self.kind, observed)
+
+    # -- plan time (pure) --------------------------------------------------------------
+    def create_args(self, resource, desired, resolver):
+        """openstacksdk create arguments: name, owning project, the given fields renamed."""
+        args: dict[str, Any] = {
+            "name": resource.spec["name"],
+            "project_id": resolver.id(resource.spec["project"].address),
+        }
+        for f, v in desired.items():
+            if f not in self.set_after_create:
+                args[self.sdk_attrs.get(f, f)] = v
+        return args
+
+    def update_patch(self, resource, observed, desired, fields):
+        """Plain fields renamed to openstacksdk attributes; deltas keep the field's name."""
+        patch = super().update_patch(resource, observed, desired, fields)
+        return {
+            (k if k in self.set_fields or k in self.map_fields else self.sdk_attrs.get(k, k)): v
+            for k, v in patch.items()
+        }
+
+    def plan_create(self, resource, desired, resolver):
+        """Create, then one update: the ownership tag first, then what create cannot set."""
+        completion = {TAGS: SetDelta(add=(MARKER_TAG,))}
+        completion.update(self.completion(resource, desired, resolver))
+        patch = {k: v for k, v in completion.items() if not is_empty(v)}
+        more = [k for k in patch if k != TAGS]
+        return [
+            Step("create", self.create_args(resource, desired, resolver)),
+            Step(
+                "update",
+                patch,
+                note="completes the create: ownership tag" + "".join(f", {k}" for k in more),
+            ),
+        ]
+
+    def completion(self, resource, desired, resolver) -> dict[str, Any]:
+        """The patch for the fields the create call cannot set (`set_after_create`)."""
+        later = [f for f in desired if f in self.set_after_create]
+        return self.update_patch(resource, None, desired, later) if later else {}
+
+    # -- I/O ---------------------------------------------------------------------------
+    # The openstacksdk resource: "network" -> update_network, delete_network, Network.
+    noun: ClassVar[str]
+
+    def sdk_class(self) -> Any:
+        raise NotImplementedError
+
+    def update(self, cloud, observed, patch, ctx):
+        """The tag changes, the one PUT of the plain attributes, then the set deltas."""
+        attrs = {k: v for k, v in patch.items() if k != TAGS and k not in self.set_fields}
+        deltas = {k: v for k, v in patch.items() if k in self.set_fields}
+
+        def run() -> None:
+            if TAGS in patch:
+                change_tags(cloud, self.sdk_class(), observed.id, patch[TAGS])
+            if attrs:
+                getattr(cloud.network, f"update_{self.noun}")(observed.id, **attrs)
+            for field_name, delta in deltas.items():
+                self.change_set(cloud, observed, field_name, delta)
+
+        completing(self.noun.replace("_", " "), observed.id, patch, run)
+
+    def change_set(self, cloud, observed, field_name: str, delta: SetDelta) -> None:
+        """Add and remove the items of one set-valued field (kinds with `set_fields`)."""
+        raise NotImplementedError(f"{self.kind}: {field_name}")
+
+    def read_all(self, cloud, resources):
+        return [self.observe(x) for x in getattr(cloud.network, f"{self.noun}s")()]
+
+    def create(self, cloud, args, ctx):
+        return self.observe(getattr(cloud.network, f"create_{self.noun}")(**args))
+
+    def delete(self, cloud, observed, ctx):
+        getattr(cloud.network, f"delete_{self.noun}")(observed.id, ignore_missing=False)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from bootstrap.drivers._neutron import create_attrs, is_managed, mark, text
-from bootstrap.drivers._neutron import project_scoped_address as _scoped_address
-from bootstrap.drivers.base import Driver, contains_unknown
-from bootstrap.plan import Observed
+from bootstrap.drivers._neutron import NeutronDriver, is_managed, text
+from bootstrap.plan import Observed, contains_pending
 
 PROVIDER_FIELDS = ("network_type", "physical_network", "segmentation_id")
 # Manifest field -> openstacksdk attribute.
@@ -19,15 +17,15 @@ SDK_ATTRS = {
 }
 
 
-class NetworkDriver(Driver):
+class NetworkDriver(NeutronDriver):
     kind = "networks"
-    key_fields = ("project", "name")
     references = {"project": "projects"}
     updatable = frozenset(
         {"description", "admin_state_up", "shared", "external", "mtu", "port_security_enabled"}
     )
     immutable = frozenset({"provider"})
-    ownership = "tags"
+    sdk_attrs = SDK_ATTRS
+    noun = "network"
 
     def observe(self, n) -> Observed:
         fields = {
@@ -48,6 +46,7 @@ class NetworkDriver(Driver):
         }
         return Observed(n.id, fields, n, is_managed(n))
 
+    # -- pure ------------------------------------------------------------------------
     def normalise(self, field_name, value):
         if field_name == "description":
             return text(value)
@@ -59,30 +58,21 @@ class NetworkDriver(Driver):
         if field_name == "provider":
             # Only the attributes the manifest gives: Neutron picks a VLAN id or a
             # tunnel id itself when none is asked for.
-            if contains_unknown(desired):
+            if contains_pending(desired):
                 return False
             have = observed or {}
             return all(have.get(k) == v for k, v in (desired or {}).items())
         return super().equal(field_name, desired, observed)
 
-    def address_of_observed(self, observed):
-        return _scoped_address(self.kind, observed)
+    def create_args(self, resource, desired, resolver):
+        args = super().create_args(resource, desired, resolver)
+        for k, v in (args.pop("provider", None) or {}).items():
+            args[f"provider_{k}"] = v
+        return args
 
-    def read_all(self, cloud, resources):
-        return [self.observe(n) for n in cloud.network.networks()]
+    # -- I/O -------------------------------------------------------------------------
+    def sdk_class(self):
+        from openstack.network.v2.network import Network
 
-    def create(self, cloud, resource, desired, resolver):
-        attrs = create_attrs(resource, desired, resolver, SDK_ATTRS)
-        for k, v in (desired.get("provider") or {}).items():
-            attrs[f"provider_{k}"] = v
-        n = cloud.network.create_network(**attrs)
-        mark(cloud, n)
-        return self.observe(n)
+        return Network
 
-    def update(self, cloud, resource, observed, changed, resolver):
-        attrs = {SDK_ATTRS[f]: v for f, v in changed.items() if f in SDK_ATTRS}
-        if attrs:
-            cloud.network.update_network(observed.id, **attrs)
-
-    def delete(self, cloud, observed):
-        cloud.network.delete_network(observed.id, ignore_missing=False)

@@ -9,18 +9,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from bootstrap.drivers._neutron import (
-    create_attrs,
-    drop_none,
-    follow_up,
-    ignore_not_found,
-    is_managed,
-    mark,
-    text,
-)
-from bootstrap.drivers._neutron import project_scoped_address as _scoped_address
-from bootstrap.drivers.base import Driver, contains_unknown
-from bootstrap.plan import Observed
+from bootstrap.drivers._neutron import NeutronDriver, drop_none, ignore_not_found, is_managed, text
+from bootstrap.plan import Observed, contains_pending
 
 # Port owners of router interfaces (legacy, DVR and HA routers).
 INTERFACE_OWNERS = (
@@ -49,9 +39,8 @@ def gateway_info(desired):
     return info
 
 
-class RouterDriver(Driver):
+class RouterDriver(NeutronDriver):
     kind = "routers"
-    key_fields = ("project", "name")
     references = {
         "project": "projects",
         "external_gateway.network": "networks",
@@ -59,8 +48,12 @@ class RouterDriver(Driver):
     }
     updatable = frozenset({"description", "admin_state_up", "external_gateway", "interfaces"})
     immutable = frozenset()
-    ownership = "tags"
     replace_is_destructive = False
+    # Interfaces are a set of subnet ids: added and removed one by one, never at create.
+    set_fields = frozenset({"interfaces"})
+    set_after_create = frozenset({"interfaces"})
+    sdk_attrs = SDK_ATTRS
+    noun = "router"
 
     def observe(self, r, ports) -> Observed:
         subnets = {ip["subnet_id"] for p in ports for ip in (p.fixed_ips or [])}
@@ -86,7 +79,7 @@ class RouterDriver(Driver):
 
     def equal(self, field_name, desired, observed):
         if field_name == "external_gateway":
-            if contains_unknown(desired):
+            if contains_pending(desired):
                 return False
             if not desired or not observed:
                 return not desired and not observed
@@ -94,8 +87,26 @@ class RouterDriver(Driver):
             return all(observed.get(k) == v for k, v in desired.items())
         return super().equal(field_name, desired, observed)
 
-    def address_of_observed(self, observed):
-        return _scoped_address(self.kind, observed)
+    def create_args(self, resource, desired, resolver):
+        args = super().create_args(resource, desired, resolver)
+        if "external_gateway" in args:
+            gw = args.pop("external_gateway")
+            if gw:
+                args["external_gateway_info"] = gateway_info(gw)
+        return args
+
+    def update_patch(self, resource, observed, desired, fields):
+        patch = super().update_patch(resource, observed, desired, fields)
+        if "external_gateway" in patch:
+            # {} clears the gateway.
+            patch["external_gateway_info"] = gateway_info(patch.pop("external_gateway"))
+        return patch
+
+    # -- I/O -------------------------------------------------------------------------
+    def sdk_class(self):
+        from openstack.network.v2.router import Router
+
+        return Router
 
     def read_all(self, cloud, resources):
         routers = list(cloud.network.routers())
@@ -104,40 +115,21 @@ class RouterDriver(Driver):
             ports[p.device_id].append(p)
         return [self.observe(r, ports.get(r.id, [])) for r in routers]
 
-    def create(self, cloud, resource, desired, resolver):
-        attrs = create_attrs(resource, desired, resolver, SDK_ATTRS)
-        if desired.get("external_gateway"):
-            attrs["external_gateway_info"] = gateway_info(desired["external_gateway"])
-        r = cloud.network.create_router(**attrs)
-        mark(cloud, r)
-        for subnet_id in desired.get("interfaces") or []:
-            follow_up(
-                f"router {r.id} was created",
-                cloud.network.add_interface_to_router,
-                r,
-                subnet=subnet_id,
+    def create(self, cloud, args, ctx):
+        return self.observe(cloud.network.create_router(**args), [])
+
+    def change_set(self, cloud, observed, field_name, delta):
+        # Removals first: a subnet moved between routers frees its address first.
+        for subnet_id in delta.remove:
+            ignore_not_found(
+                cloud.network.remove_interface_from_router, observed.id, subnet=subnet_id
             )
-        obs = self.observe(r, [])
-        if "interfaces" in desired:
-            obs.fields["interfaces"] = list(desired["interfaces"])
-        return obs
+        for subnet_id in delta.add:
+            cloud.network.add_interface_to_router(observed.id, subnet=subnet_id)
 
-    def update(self, cloud, resource, observed, changed, resolver):
-        attrs = {SDK_ATTRS[f]: v for f, v in changed.items() if f in SDK_ATTRS}
-        if "external_gateway" in changed:
-            attrs["external_gateway_info"] = gateway_info(changed["external_gateway"])
-        if attrs:
-            cloud.network.update_router(observed.id, **attrs)
-        if "interfaces" in changed:
-            have = set(observed.fields.get("interfaces") or [])
-            want = set(changed["interfaces"])
-            for subnet_id in sorted(have - want):
-                cloud.network.remove_interface_from_router(observed.id, subnet=subnet_id)
-            for subnet_id in sorted(want - have):
-                cloud.network.add_interface_to_router(observed.id, subnet=subnet_id)
-
-    def delete(self, cloud, observed):
-        # Neutron refuses to delete a router that still has interfaces.
+    def delete(self, cloud, observed, ctx):
+        # Neutron refuses to delete a router that still has interfaces: the ports seen
+        # by the read that planned this delete go first.
         for port_id in (observed.raw or {}).get("ports", []):
             ignore_not_found(cloud.network.remove_interface_from_router, observed.id, port=port_id)
         cloud.network.delete_router(observed.id, ignore_missing=False)

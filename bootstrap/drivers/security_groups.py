@@ -9,6 +9,10 @@ remote prefix or remote group); a rule has no update call, so a changed rule is 
 and added again, as part of an in-place update of its group. The rules Neutron creates by
 itself (egress to anywhere; on a project's `default` group also ingress from the group
 itself) are never drift and never re-created; listed in the manifest, they are adopted.
+
+In a plan, `rules` is a SetDelta: `remove` items are live rules with their ids (read at
+plan time), `add` items are the API bodies of the bulk POST (their group's id, and a
+remote group's, may be Pending: known once apply has created the group).
 """
 
 from __future__ import annotations
@@ -19,11 +23,18 @@ from collections import defaultdict
 from typing import Any
 
 from bootstrap.cloud import classify
-from bootstrap.drivers._neutron import cidr, drop_none, follow_up, is_managed, mark, text
-from bootstrap.drivers._neutron import project_scoped_address as _scoped_address
-from bootstrap.drivers.base import Driver, resolve
+from bootstrap.drivers._neutron import (
+    MARKER_TAG,
+    TAGS,
+    NeutronDriver,
+    cidr,
+    drop_none,
+    is_empty,
+    is_managed,
+    text,
+)
 from bootstrap.errors import CloudError, Forbidden, NotFound
-from bootstrap.plan import UNKNOWN, Observed
+from bootstrap.plan import Observed, Pending, SetDelta, Step, set_delta
 
 DEFAULT_GROUP = "default"  # Neutron makes one per project on first use; never a second
 
@@ -222,16 +233,17 @@ def template_from_api(items: list[Any]) -> list[dict[str, Any]]:
 # --- the driver ------------------------------------------------------------------------
 
 
-class SecurityGroupDriver(Driver):
+class SecurityGroupDriver(NeutronDriver):
     kind = "security_groups"
-    key_fields = ("project", "name")
     references = {"project": "projects", "rules[].remote_group": "security_groups"}
     field_shorthand = {"rules[].port": ("port_range_min", "port_range_max")}
     item_defaults = {"rules[]": {"direction": "ingress", "ethertype": "IPv4"}}
     updatable = frozenset({"description", "rules", "stateful"})
     immutable = frozenset()
-    ownership = "tags"
     replace_is_destructive = False
+    set_fields = frozenset({"rules"})
+    set_after_create = frozenset({"rules"})
+    noun = "security_group"
 
     # -- pure ------------------------------------------------------------------------
     def normalise(self, field_name, value):
@@ -241,17 +253,73 @@ class SecurityGroupDriver(Driver):
             return text(value)
         return value
 
-    def diff(self, resource, observed, resolver):
+    def comparable(self, resource, observed, desired, facts):
         # Compare the manifest's rules with the live rules it is about (automatic rules
         # and descriptions only where the manifest names them); the rest is generic.
-        if observed is not None and not resource.absent and "rules" in resource.spec:
-            want = self.normalise("rules", resolve(resource.spec["rules"], resolver))
-            fields = {**observed.fields, "rules": effective_rules(observed, want)}
-            observed = dataclasses.replace(observed, fields=fields)
-        return super().diff(resource, observed, resolver)
+        if "rules" not in desired:
+            return observed
+        fields = {**observed.fields, "rules": effective_rules(observed, desired["rules"])}
+        return dataclasses.replace(observed, fields=fields)
 
-    def address_of_observed(self, observed):
-        return _scoped_address(self.kind, observed)
+    def update_patch(self, resource, observed, desired, fields):
+        patch = {f: desired[f] for f in fields if f != "rules"}
+        if "rules" in fields and observed is not None:
+            delta = set_delta(observed.fields.get("rules"), desired["rules"])
+            raw = observed.raw if isinstance(observed.raw, dict) else {}
+            rule_ids = raw.get("rule_ids") or {}
+            patch["rules"] = SetDelta(
+                add=tuple(
+                    _rule_body(r, observed.id, observed.fields.get("project_id")) for r in delta.add
+                ),
+                remove=_removals(delta.remove, rule_ids),
+            )
+        return patch
+
+    def plan_create(self, resource, desired, resolver):
+        """A new group: create, then tag and add its rules; `default`: adopt, then rules.
+
+        A group that does not exist yet holds, once made, the rules of the cloud's
+        template (default-security-group-rules); they are not added again. The template
+        is read with the groups (each observed group carries its automatic rules), but a
+        group that is not there yet has no observation to carry it, and a driver keeps no
+        state between calls: the plan assumes Neutron's classic template (egress anywhere;
+        on `default` also ingress from the group itself), which is what a cloud whose
+        operator did not customise the template makes. (On a customised cloud, a manifest
+        rule that only the custom template makes is planned as an add, which Neutron
+        refuses as a duplicate; from the second plan on, the group's observation carries
+        the real template.) Getting the real template here would need `diff`'s facts in
+        `plan_create`, which the contract does not pass.
+        """
+        group = Pending(resource.address)  # its id, once the create (adoption) has run
+        project_id = resolver.id(resource.spec["project"].address)
+        adopt = resource.spec["name"] == DEFAULT_GROUP
+        patch: dict[str, Any] = {}
+        if not adopt:
+            # Adopted, the default group stays untagged: the tool did not create it, and
+            # --prune must never delete it.
+            patch[TAGS] = SetDelta(add=(MARKER_TAG,))
+        if "rules" in desired:
+            auto = automatic_rules(CLASSIC_TEMPLATE, group, adopt)  # type: ignore[arg-type]
+            auto_keys = {rule_key(a) for a in auto}
+            add = [w for w in desired["rules"] if rule_key(w) not in auto_keys]
+            patch["rules"] = SetDelta(add=tuple(_rule_body(w, group, project_id) for w in add))
+        if adopt:
+            # The group exists as soon as Neutron looks at the project's groups: what the
+            # manifest says of it is an update of Neutron's group.
+            patch.update({f: desired[f] for f in ("description", "stateful") if f in desired})
+            create = Step(
+                "create",
+                {"adopt": True, "name": DEFAULT_GROUP, "project_id": project_id},
+                note="adopts the default group Neutron makes for the project (not tagged)",
+            )
+            note = "completes the adoption"
+        else:
+            args = {"name": resource.spec["name"], "project_id": project_id}
+            args.update({f: desired[f] for f in ("description", "stateful") if f in desired})
+            create = Step("create", args)
+            note = "completes the create: ownership tag" + (", rules" if "rules" in patch else "")
+        patch = {k: v for k, v in patch.items() if not is_empty(v)}
+        return [create, Step("update", patch, note=note)] if patch else [create]
 
     def observe(self, sg, rules, automatic=None) -> Observed:
         rule_ids: dict[str, list[str]] = defaultdict(list)
@@ -273,6 +341,11 @@ class SecurityGroupDriver(Driver):
         return Observed(sg.id, fields, raw, is_managed(sg))
 
     # -- I/O -------------------------------------------------------------------------
+    def sdk_class(self):
+        from openstack.network.v2.security_group import SecurityGroup
+
+        return SecurityGroup
+
     def read_all(self, cloud, resources):
         # Only what a group itself says: its rules come from the one rule list below.
         groups = list(
@@ -294,69 +367,30 @@ class SecurityGroupDriver(Driver):
             out.append(self.observe(sg, by_group.get(sg.id, []), auto))
         return out
 
-    def create(self, cloud, resource, desired, resolver):
-        project_id = resolver.id(resource.spec["project"].address)
-        name = resource.spec["name"]
-        if name == DEFAULT_GROUP:
+    def create(self, cloud, args, ctx):
+        if args.get("adopt"):
             # Neutron refuses to create a group named "default" and makes the project's
-            # own on the first look at the project's groups: adopt that one (untagged:
-            # the tool did not create it, --prune must never delete it).
-            found = list(cloud.network.security_groups(project_id=project_id, name=name))
+            # own on the first look at the project's groups: that one is the result.
+            found = list(
+                cloud.network.security_groups(project_id=args["project_id"], name=args["name"])
+            )
             if not found:
-                raise NotFound(f"Neutron made no default security group in {project_id}")
+                raise NotFound(f"Neutron made no default security group in {args['project_id']}")
             sg = found[0]
-            auto = automatic_rules(read_template(cloud), sg.id, True)
         else:
-            attrs = {"name": name, "project_id": project_id}
-            for f in ("description", "stateful"):
-                if f in desired:
-                    attrs[f] = desired[f]
-            sg = cloud.network.create_security_group(**attrs)
-            mark(cloud, sg)
-            # Whatever a brand-new group holds, Neutron put there by itself.
-            auto = [normalise_rule(_rule_dict(r)) for r in sg.security_group_rules or []]
-        scoped = resolver.copy()
-        scoped.set(resource.address, sg.id)  # rules may name their own group
-        obs = self.observe(sg, sg.security_group_rules or [], sort_rules(auto))
-        change = self.diff(resource, obs, scoped)
-        if change.fields:
-            want = self.desired(resource, scoped)
-            changed = {d.field: want[d.field] for d in change.fields}
-            assert change.observed is not None
-            how = "adopted" if name == DEFAULT_GROUP else "created"
-            done = f"security group {sg.id} was {how}"
-            follow_up(done, self.update, cloud, resource, change.observed, changed, scoped)
-            obs.fields.update(changed)
-        return obs
+            sg = cloud.network.create_security_group(**args)
+        return self.observe(sg, sg.security_group_rules or [])
 
-    def update(self, cloud, resource, observed, changed, resolver):
-        attrs = {f: changed[f] for f in ("description", "stateful") if f in changed}
-        if attrs:
-            cloud.network.update_security_group(observed.id, **attrs)
-        if "rules" in changed:
-            self._sync_rules(cloud, observed, changed["rules"])
-
-    def _sync_rules(self, cloud, observed, want):
-        have = observed.fields.get("rules") or []
-        rule_ids = (observed.raw or {}).get("rule_ids", {})
+    def change_set(self, cloud, observed, field_name, delta):
         # Removals first: a rule whose description changes is removed and added again,
         # and Neutron refuses a second rule with the same key.
-        for r in have:
-            if r not in want:
-                for rule_id in rule_ids.get(rule_key(r), []):
-                    cloud.network.delete_security_group_rule(rule_id, ignore_missing=True)
-        add = [w for w in want if w not in have]
-        if add:
-            project_id = observed.fields.get("project_id")
+        for rule in delta.remove:
+            if not rule.get("id"):
+                raise CloudError(f"no live id for the rule to remove: {rule_key(rule)}")
+            cloud.network.delete_security_group_rule(rule["id"], ignore_missing=True)
+        if delta.add:
             # One bulk POST for all new rules (100 rules: one request).
-            list(
-                cloud.network.create_security_group_rules(
-                    [_rule_body(w, observed.id, project_id) for w in add]
-                )
-            )
-
-    def delete(self, cloud, observed):
-        cloud.network.delete_security_group(observed.id, ignore_missing=False)
+            list(cloud.network.create_security_group_rules(list(delta.add)))
 
 
 def read_template(cloud) -> list[dict[str, Any]]:
@@ -389,9 +423,8 @@ def _rule_dict(r: Any) -> dict[str, Any]:
     }
 
 
-def _rule_body(rule: dict[str, Any], group_id: str, project_id: str | None) -> dict[str, Any]:
-    if any(v is UNKNOWN for v in rule.values()):
-        raise CloudError(f"rule {rule_key(rule)} names a security group that does not exist")
+def _rule_body(rule: dict[str, Any], group_id: Any, project_id: Any) -> dict[str, Any]:
+    """A rule as the bulk POST takes it (openstacksdk names); ids may be Pending."""
     body = {
         "security_group_id": group_id,
         "direction": rule["direction"],
@@ -401,8 +434,30 @@ def _rule_body(rule: dict[str, Any], group_id: str, project_id: str | None) -> d
         "port_range_max": rule.get("port_range_max"),
         "remote_ip_prefix": rule.get("remote_ip_prefix"),
         "remote_group_id": rule.get("remote_group"),
+        "remote_address_group_id": rule.get("remote_address_group"),
         "description": rule.get("description"),
         # A rule belongs to its group's project, not to the admin adding it.
         "project_id": project_id,
     }
     return drop_none(body)
+
+
+def _removals(
+    rules: tuple[dict[str, Any], ...], rule_ids: dict[str, list[str]]
+) -> tuple[dict[str, Any], ...]:
+    """Live rules to delete, each with its id (every live rule of that key).
+
+    The ids come from the read that made the plan; a rule without one (an observation
+    that did not record them) is kept without an id, and its delete fails loudly.
+    """
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for r in rules:
+        ids = rule_ids.get(rule_key(r))
+        if not ids:
+            out.append(dict(r))
+        for rule_id in ids or []:
+            if rule_id not in seen:
+                seen.add(rule_id)
+                out.append({"id": rule_id, **r})
+    return tuple(out)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 
-from bootstrap.drivers._neutron import cidr, ip, is_managed, mark, text
-from bootstrap.drivers._neutron import project_scoped_address as _scoped_address
-from bootstrap.drivers.base import Driver
+from bootstrap.drivers._neutron import (
+    NeutronDriver,
+    cidr,
+    ip,
+    is_managed,
+    text,
+)
 from bootstrap.plan import Observed
 
 # Manifest field -> openstacksdk attribute (the rest have the same name).
@@ -35,9 +39,8 @@ def _ip_sort(value):
         return (9, 0)
 
 
-class SubnetDriver(Driver):
+class SubnetDriver(NeutronDriver):
     kind = "subnets"
-    key_fields = ("project", "name")
     references = {"project": "projects", "network": "networks"}
     updatable = frozenset(
         {
@@ -50,7 +53,8 @@ class SubnetDriver(Driver):
         }
     )
     immutable = frozenset({"network", "cidr", "ip_version"})
-    ownership = "tags"
+    sdk_attrs = SDK_ATTRS
+    noun = "subnet"
 
     def observe(self, s) -> Observed:
         fields = {
@@ -86,29 +90,15 @@ class SubnetDriver(Driver):
             return int(value)
         return value
 
-    def address_of_observed(self, observed):
-        return _scoped_address(self.kind, observed)
+    def create_args(self, resource, desired, resolver):
+        args = super().create_args(resource, desired, resolver)
+        if "ip_version" not in args and desired.get("cidr"):
+            args["ip_version"] = ipaddress.ip_network(desired["cidr"], strict=False).version
+        return args
 
-    def read_all(self, cloud, resources):
-        return [self.observe(s) for s in cloud.network.subnets()]
+    # -- I/O -------------------------------------------------------------------------
+    def sdk_class(self):
+        from openstack.network.v2.subnet import Subnet
 
-    def _attrs(self, fields):
-        return {SDK_ATTRS.get(f, f): v for f, v in fields.items()}
+        return Subnet
 
-    def create(self, cloud, resource, desired, resolver):
-        attrs = self._attrs(desired)
-        attrs["name"] = resource.spec["name"]
-        attrs["project_id"] = resolver.id(resource.spec["project"].address)
-        if "ip_version" not in attrs and desired.get("cidr"):
-            attrs["ip_version"] = ipaddress.ip_network(desired["cidr"], strict=False).version
-        s = cloud.network.create_subnet(**attrs)
-        mark(cloud, s)
-        return self.observe(s)
-
-    def update(self, cloud, resource, observed, changed, resolver):
-        attrs = self._attrs({f: v for f, v in changed.items() if f in self.updatable})
-        if attrs:
-            cloud.network.update_subnet(observed.id, **attrs)
-
-    def delete(self, cloud, observed):
-        cloud.network.delete_subnet(observed.id, ignore_missing=False)
