@@ -9,9 +9,10 @@ Pure parts: `extract_host_keys` (console text -> keys), `missing_addresses` (whi
 a known_hosts text lacks) and `rewrite` (known_hosts text with the entries of some hosts
 replaced). I/O: `update_file` (atomic temp file + rename, mode 0600).
 
-For other drivers (floating IPs): `add_addresses(cloud, server_address, server_id, [ip])`
-adds an address of a server to the known_hosts file the manifest gives that server, with
-the keys captured during this run (or read from the console log when there are none).
+For floating IPs: `keys_for` (the keys a known_hosts text already holds for a server's
+fixed addresses), so the floating address gets the same keys without asking the cloud.
+No state is kept between drivers: the path comes with a step's arguments and callers
+serialise writers of one file with the apply's named lock.
 """
 
 from __future__ import annotations
@@ -27,12 +28,10 @@ import struct
 import tempfile
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from bootstrap.cloud import Cloud
-    from bootstrap.model import Address
 
 BEGIN = "-----BEGIN SSH HOST KEY KEYS-----"
 END = "-----END SSH HOST KEY KEYS-----"
@@ -230,67 +229,30 @@ def update_file(
         return True
 
 
-# --- sharing between drivers (per Cloud, no globals) -----------------------------------
+# --- reading keys back (floating IPs) --------------------------------------------------
 
 
-@dataclass
-class Registry:
-    """What one connection knows about known_hosts files during a plan/apply run."""
+def keys_for(text: str, addresses: Iterable[str]) -> list[HostKey]:
+    """The host keys a known_hosts text holds for any of `addresses` (plain entries only).
 
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    # server address -> known_hosts path, from the manifest (registered by servers.read_all)
-    paths: dict[Any, str] = field(default_factory=dict)
-    # server id -> host keys captured this run
-    keys: dict[str, list[HostKey]] = field(default_factory=dict)
-
-
-def registry(cloud: Cloud) -> Registry:
-    return cloud.shared("known_hosts", Registry)
-
-
-def register_path(cloud: Cloud, server: Address, path: str) -> None:
-    registry(cloud).paths[server] = path
-
-
-def record_keys(cloud: Cloud, server_id: str, keys: list[HostKey]) -> None:
-    registry(cloud).keys[server_id] = list(keys)
+    A floating IP gets the keys its server's fixed addresses already have in the file:
+    those were read from the console log when the server was booted (or rebuilt).
+    """
+    wanted = list(dict.fromkeys(addresses))
+    out: list[HostKey] = []
+    for line in text.splitlines():
+        entry = _split_entry(line)
+        if entry is None or entry[0]:
+            continue
+        if not any(_host_matches(p, a) for p in entry[1] for a in wanted):
+            continue
+        key = parse_key(entry[2])
+        if key is not None and key not in out:
+            out.append(key)
+    return out
 
 
 def console_keys(cloud: Cloud, server_id: str) -> list[HostKey]:
     """The host keys in a server's console log now ([] when not printed yet)."""
     text = cloud.nova.servers.get_console_output(server_id) or ""
     return extract_host_keys(text)
-
-
-def add_addresses(cloud: Cloud, server: Address, server_id: str, addresses: Iterable[str]) -> bool:
-    """Add addresses of a server (e.g. its floating IP) to its known_hosts file.
-
-    A no-op (False) when the manifest gives the server no `known_hosts`. Uses the keys
-    captured this run, else reads the console log. Raises when no keys can be found.
-    """
-    reg = registry(cloud)
-    path = reg.paths.get(server)
-    if path is None:
-        return False
-    keys = reg.keys.get(server_id)
-    if not keys:
-        keys = console_keys(cloud, server_id)
-        if not keys:
-            from bootstrap.errors import ResourceFailed
-
-            raise ResourceFailed(
-                f"no SSH host keys in the console log of server {server_id}: cannot add "
-                f"{', '.join(addresses)} to {path}",
-                address=str(server),
-            )
-        reg.keys[server_id] = keys
-    return update_file(path, addresses, keys, reg.lock)
-
-
-def remove_addresses(cloud: Cloud, server: Address, addresses: Iterable[str]) -> bool:
-    """Drop entries of addresses a server no longer has (e.g. a released floating IP)."""
-    reg = registry(cloud)
-    path = reg.paths.get(server)
-    if path is None or not os.path.exists(path):
-        return False
-    return update_file(path, addresses, [], reg.lock)

@@ -4,8 +4,9 @@ Content identity, in this order (the first that applies decides):
 1. `checksum` given in the manifest: compared with Glance's `os_hash_value` when the
    algorithms agree, else with `owner_specified.openstack.sha256` (openstacksdk/Ansible
    uploads record it). Neither downloads nor hashes anything at plan time.
-2. `source.file`: the file is hashed at plan time (streamed) with the image's
-   `os_hash_algo` (sha512 by default), or sha256 against `owner_specified...sha256`.
+2. `source.file`: the file is hashed at plan time (streamed, by a `FileDigests` probe
+   the images driver declares) with the image's `os_hash_algo` (sha512 by default), or
+   sha256 against `owner_specified...sha256`.
 3. `source.url` without checksum: the URL itself. Its sha256 is recorded in the image
    property `openstack_bootstrap.source_url_sha256` on upload, so a plan never downloads;
    a changed URL is a new image. Content changing behind the same URL goes unnoticed:
@@ -175,18 +176,14 @@ def open_source(source: dict[str, str]) -> Iterator[tuple[IO[bytes], int | None,
         yield resp.raw, size, url.rsplit("/", 1)[-1] or url
 
 
-# cloud.shared() key under which the CLI puts its live rich Progress during apply: an
-# upload adds its bar there (two live displays on one terminal would garble each other).
-LIVE_PROGRESS = "live_progress"
-
-
 @contextlib.contextmanager
-def progress(cloud: Any, label: str, total: int | None) -> Iterator[Callable[[int], None] | None]:
+def progress(live: Any, label: str, total: int | None) -> Iterator[Callable[[int], None] | None]:
     """An upload progress bar, only on a terminal (never in tests or CI logs).
 
-    Joins the apply's live display when the CLI shows one; else draws its own on stderr.
+    `live` is the apply's display (`ApplyContext.progress`, a rich Progress) when the CLI
+    shows one: the bar joins it (two live displays on one terminal would garble each
+    other). Else a bar of its own is drawn on stderr.
     """
-    live = cloud.shared(LIVE_PROGRESS, lambda: None)
     if live is not None and not live.disable:
         task = live.add_task(f"upload {label}", total=total)
         try:

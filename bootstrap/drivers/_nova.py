@@ -1,8 +1,9 @@
 """Shared pieces of the Nova drivers: project scoping and the server status poller.
 
-The poller lives on the Cloud (`cloud.shared`), never in a global: every server waiting
-for a status during one apply is checked by ONE list call per interval (per listing
-scope: all projects for an admin, else each project), whatever the number of servers.
+The poller belongs to one apply (`ApplyContext.poller`), never to a global or to the
+connection: every server waiting for a status during that apply is checked by ONE list
+call per interval (per listing scope: all projects for an admin, else each project),
+whatever the number of servers.
 """
 
 from __future__ import annotations
@@ -188,10 +189,6 @@ class ServerPoller:
                 except Exception as exc:  # noqa: BLE001 - raised in the waiting thread
                     w.done, w.error = True, exc
             group.waiters = [w for w in group.waiters if not w.done]
-
-
-def poller(cloud: Cloud) -> ServerPoller:
-    return cloud.shared("server_poller", ServerPoller)
 
 
 def listing(cloud: Cloud, project_id: str) -> tuple[str, Callable[[str], list[Any]]]:

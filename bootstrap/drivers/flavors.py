@@ -29,6 +29,10 @@ class FlavorDriver(Driver):
     references = {"access[]": "projects"}
     updatable = frozenset({"extra_specs", "access", "description"})
     immutable = frozenset({"id", "vcpus", "ram", "disk", "ephemeral", "swap", "is_public"})
+    map_fields = frozenset({"extra_specs"})
+    set_fields = frozenset({"access"})
+    # Nova's create takes neither: extra specs and access follow as an update step.
+    set_after_create = frozenset({"extra_specs", "access"})
     # Servers keep running on a deleted flavor (they embed a copy): nothing is lost.
     replace_is_destructive = False
     ownership = None
@@ -79,61 +83,65 @@ class FlavorDriver(Driver):
                 obs.fields["access"] = sorted(e.tenant_id for e in entries)
         return flavors
 
-    def create(self, cloud, resource, desired, resolver):
-        missing = [f for f in ("vcpus", "ram") if f not in desired]
+    def update_patch(self, resource, observed, desired, fields):
+        """The base patch without empty deltas (no extra specs or access to write)."""
+        patch = super().update_patch(resource, observed, desired, fields)
+        return {
+            f: v
+            for f, v in patch.items()
+            if not (f in self.set_fields and not (v.add or v.remove))
+            and not (f in self.map_fields and not (v.set or v.unset))
+        }
+
+    def create_args(self, resource, desired, resolver):
+        args: dict[str, Any] = {"name": resource.spec["name"]}
+        args.update({f: v for f, v in desired.items() if f not in self.set_after_create})
+        return args
+
+    def create(self, cloud, args, ctx):
+        missing = [f for f in ("vcpus", "ram") if f not in args]
         if missing:
             raise ManifestError(
                 [
                     Diagnostic(
                         "error",
-                        f"cannot create flavor {resource.spec['name']}: "
-                        f"{' and '.join(missing)} not given",
-                        address=str(resource.address),
+                        f"cannot create flavor {args['name']}: {' and '.join(missing)} not given",
                     )
                 ]
             )
-        nova = cloud.nova
-        flavor = nova.flavors.create(
-            resource.spec["name"],
-            desired["ram"],
-            desired["vcpus"],
-            desired.get("disk", 0),
-            flavorid=desired.get("id", "auto"),
-            ephemeral=desired.get("ephemeral", 0),
-            swap=desired.get("swap", 0),
-            is_public=desired.get("is_public", True),
-            description=desired.get("description") or None,
+        flavor = cloud.nova.flavors.create(
+            args["name"],
+            args["ram"],
+            args["vcpus"],
+            args.get("disk", 0),
+            flavorid=args.get("id", "auto"),
+            ephemeral=args.get("ephemeral", 0),
+            swap=args.get("swap", 0),
+            is_public=args.get("is_public", True),
+            description=args.get("description") or None,
         )
-        if desired.get("extra_specs"):
-            flavor.set_keys(desired["extra_specs"])
-        for project_id in desired.get("access") or []:
-            nova.flavor_access.add_tenant_access(flavor.id, project_id)
-        obs = self.observe(flavor)
-        obs.fields["extra_specs"] = dict(desired.get("extra_specs") or {})
-        return obs
+        return self.observe(flavor)
 
-    def update(self, cloud, resource, observed, changed, resolver):
+    def update(self, cloud, observed, patch, ctx):
         nova = cloud.nova
         from novaclient.v2.flavors import Flavor
 
         # set_keys/unset_keys only need the id: no GET for a full object.
         flavor = Flavor(nova.flavors, {"id": observed.id}, loaded=True)
-        if "description" in changed:
-            nova.flavors.update(observed.id, description=changed["description"] or None)
-        if "extra_specs" in changed:
-            new, old = changed["extra_specs"], observed.fields.get("extra_specs") or {}
-            to_set = {k: v for k, v in new.items() if old.get(k) != v}
-            if to_set:
-                flavor.set_keys(to_set)
-            gone = [k for k in old if k not in new]
-            if gone:
-                flavor.unset_keys(gone)
-        if "access" in changed:
-            new, old = set(changed["access"]), set(observed.fields.get("access") or [])
-            for project_id in sorted(new - old):
+        if "description" in patch:
+            nova.flavors.update(observed.id, description=patch["description"] or None)
+        if "extra_specs" in patch:
+            delta = patch["extra_specs"]
+            if delta.set:
+                flavor.set_keys(dict(delta.set))
+            if delta.unset:
+                flavor.unset_keys(list(delta.unset))
+        if "access" in patch:
+            delta = patch["access"]
+            for project_id in delta.add:
                 nova.flavor_access.add_tenant_access(observed.id, project_id)
-            for project_id in sorted(old - new):
+            for project_id in delta.remove:
                 nova.flavor_access.remove_tenant_access(observed.id, project_id)
 
-    def delete(self, cloud, observed):
+    def delete(self, cloud, observed, ctx):
         cloud.nova.flavors.delete(observed.id)

@@ -4,20 +4,36 @@ Keyed by (project, server): a floating IP is the one whose port belongs to the s
 (Neutron's port_details give the port's device_id, so ONE list call reads them all).
 A floating IP with the manifest's `address` is adopted even when it hangs loose or sits
 on another server: it is then (re)attached, in place.
+
+When the manifest gives the server a `known_hosts` file, the plan carries its path in
+the create (or re-attach) step, and apply adds the floating address to that file with
+the host keys the file already holds for the server's fixed addresses: those were read
+from the console log when the server booted, earlier in the same apply or in another.
+Only when the file has none (written by hand, or lost) is the console log read again.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from bootstrap import known_hosts
 from bootstrap.cloud import classify
-from bootstrap.drivers._neutron import ip, is_managed, mark, text
-from bootstrap.drivers.base import Driver
-from bootstrap.errors import CloudError, NotFound
+from bootstrap.drivers import _nova
+from bootstrap.drivers._neutron import (
+    TAGS,
+    NeutronDriver,
+    change_tags,
+    completing,
+    ip,
+    is_managed,
+    text,
+)
+from bootstrap.errors import CloudError, NotFound, ResourceFailed
 from bootstrap.model import Address
-from bootstrap.plan import UNKNOWN, Observed
+from bootstrap.plan import Observed
 
 
-class FloatingIPDriver(Driver):
+class FloatingIPDriver(NeutronDriver):
     kind = "floating_ips"
     # The server's own key already holds its project: floating_ips.acme/web-1.
     key_fields = ("server",)
@@ -48,11 +64,11 @@ class FloatingIPDriver(Driver):
 
     def identity(self, resource, resolver):
         ident = {
-            "project_id": resolver.id(resource.spec["project"].address),
-            "server": resolver.id(resource.spec["server"].address),
+            "project_id": resolver.live(resource.spec["project"].address),
+            "server": resolver.live(resource.spec["server"].address),
         }
         # The server may not exist yet: the address is then created after it.
-        if UNKNOWN in ident.values():
+        if None in ident.values():
             return None
         return ident
 
@@ -61,8 +77,8 @@ class FloatingIPDriver(Driver):
         address = resource.spec.get("address")
         if found is not None or not address:
             return found
-        project = resolver.id(resource.spec["project"].address)
-        if project is UNKNOWN:
+        project = resolver.live(resource.spec["project"].address)
+        if project is None:
             return None
         same = [
             o
@@ -74,6 +90,44 @@ class FloatingIPDriver(Driver):
     def address_of_observed(self, observed):
         f = observed.fields
         return Address(self.kind, (str(f.get("project_id")), str(f.get("address") or observed.id)))
+
+    # --- plan time (pure) -------------------------------------------------------------
+    @staticmethod
+    def _known_hosts(resource, resolver) -> str | None:
+        """The known_hosts file the manifest gives this floating IP's server, if any."""
+        server = resolver.resource(resource.spec["server"].address)
+        return server.spec.get("known_hosts") if server is not None else None
+
+    def create_args(self, resource, desired, resolver):
+        spec = resource.spec
+        args: dict[str, Any] = {
+            "project_id": resolver.id(spec["project"].address),
+            "floating_network_id": desired.get("network"),
+            "server": resolver.id(spec["server"].address),
+        }
+        if desired.get("address"):
+            args["floating_ip_address"] = desired["address"]
+        if "description" in desired:
+            args["description"] = desired["description"]
+        path = self._known_hosts(resource, resolver)
+        if path:
+            args["known_hosts"] = path
+        return args
+
+    def diff(self, resource, observed, resolver, facts=None):
+        change = super().diff(resource, observed, resolver, facts)
+        path = self._known_hosts(resource, resolver) if not resource.absent else None
+        for step in change.steps:
+            if step.verb == "update" and "server" in step.args and path:
+                # Re-attached: its address joins the server's known_hosts file.
+                step.args["known_hosts"] = path
+        return change
+
+    # --- I/O ----------------------------------------------------------------------------
+    def sdk_class(self):
+        from openstack.network.v2.floating_ip import FloatingIP
+
+        return FloatingIP
 
     def read_all(self, cloud, resources):
         fips = list(cloud.network.ips())
@@ -95,10 +149,10 @@ class FloatingIPDriver(Driver):
 
         return sorted(ports, key=v4_first)
 
-    def _on_some_port(self, cloud, server_id, call):
+    def _on_some_port(self, ports, call):
         """Try the server's ports in turn: only a routed one can take a floating IP."""
         last: BaseException | None = None
-        for port in self._server_ports(cloud, server_id):
+        for port in ports:
             try:
                 return call(port.id)
             except Exception as exc:  # noqa: BLE001 - "not reachable" tries the next port
@@ -109,42 +163,70 @@ class FloatingIPDriver(Driver):
         assert last is not None
         raise last
 
-    def create(self, cloud, resource, desired, resolver):
-        server_id = resolver.id(resource.spec["server"].address)
-        if server_id is UNKNOWN or desired.get("network") in (None, UNKNOWN):
+    def _add_to_known_hosts(self, cloud, ctx, path, project_id, server_id, ports, address):
+        """Give the floating address the keys the file holds for the server's fixed ones."""
+        fixed = [x["ip_address"] for p in ports for x in p.fixed_ips or [] if x.get("ip_address")]
+        with ctx.lock(path):
+            keys = known_hosts.keys_for(known_hosts.read_text(path), fixed)
+            if not keys:
+                scoped = cloud if _nova.is_admin(cloud) else _nova.project_cloud(cloud, project_id)
+                keys = known_hosts.console_keys(scoped, server_id)
+            if not keys:
+                raise ResourceFailed(
+                    f"no SSH host keys for server {server_id} in {path} nor in its console "
+                    f"log: cannot add {address} to {path}"
+                )
+            known_hosts.update_file(path, [address], keys)
+
+    def create(self, cloud, args, ctx):
+        server_id, network_id = args.get("server"), args.get("floating_network_id")
+        if not server_id or not network_id:
             raise CloudError("a floating IP needs its server and its external network to exist")
         attrs = {
-            "project_id": resolver.id(resource.spec["project"].address),
-            "floating_network_id": desired["network"],
+            k: args[k]
+            for k in ("project_id", "floating_network_id", "floating_ip_address", "description")
+            if k in args
         }
-        if desired.get("address"):
-            attrs["floating_ip_address"] = desired["address"]
-        if "description" in desired:
-            attrs["description"] = desired["description"]
+        ports = self._server_ports(cloud, server_id)
         f = self._on_some_port(
-            cloud, server_id, lambda port_id: cloud.network.create_ip(port_id=port_id, **attrs)
+            ports, lambda port_id: cloud.network.create_ip(port_id=port_id, **attrs)
         )
-        mark(cloud, f)
-        # A server with `known_hosts` gets its new public address written there too.
-        known_hosts.add_addresses(
-            cloud, resource.spec["server"].address, server_id, [f.floating_ip_address]
-        )
+        if args.get("known_hosts"):
+            self._add_to_known_hosts(
+                cloud,
+                ctx,
+                args["known_hosts"],
+                args["project_id"],
+                server_id,
+                ports,
+                ip(f.floating_ip_address),
+            )
         return self.observe(f, server_id)
 
-    def update(self, cloud, resource, observed, changed, resolver):
-        if "description" in changed:
-            cloud.network.update_ip(observed.id, description=changed["description"])
-        if "server" in changed:
-            self._on_some_port(
-                cloud,
-                changed["server"],
-                lambda port_id: cloud.network.update_ip(observed.id, port_id=port_id),
-            )
-            address = observed.raw.floating_ip_address if observed.raw is not None else None
-            if address:
-                known_hosts.add_addresses(
-                    cloud, resource.spec["server"].address, changed["server"], [address]
+    def update(self, cloud, observed, patch, ctx):
+        def run():
+            if TAGS in patch:
+                change_tags(cloud, self.sdk_class(), observed.id, patch[TAGS])
+            if "description" in patch:
+                cloud.network.update_ip(observed.id, description=patch["description"])
+            if "server" in patch:
+                ports = self._server_ports(cloud, patch["server"])
+                self._on_some_port(
+                    ports, lambda port_id: cloud.network.update_ip(observed.id, port_id=port_id)
                 )
+                address = observed.fields.get("address")
+                if patch.get("known_hosts") and address:
+                    self._add_to_known_hosts(
+                        cloud,
+                        ctx,
+                        patch["known_hosts"],
+                        observed.fields.get("project_id"),
+                        patch["server"],
+                        ports,
+                        address,
+                    )
 
-    def delete(self, cloud, observed):
+        completing("floating IP", observed.id, patch, run)
+
+    def delete(self, cloud, observed, ctx):
         cloud.network.delete_ip(observed.id, ignore_missing=False)

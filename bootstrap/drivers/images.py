@@ -1,9 +1,12 @@
 """images: Glance images, content-addressed.
 
 Glance image data is immutable: a different source (by hash, see _glance.py) is a
-replace (upload a new image, delete the old one), everything else is a PATCH. Adopts
-images uploaded by openstacksdk/Ansible (owner_specified.openstack.sha256) without
-uploading again. Marker for --prune: the property managed_by=openstack-bootstrap.
+replace (the old image deleted, the new one uploaded), everything else is a PATCH.
+Adopts images uploaded by openstacksdk/Ansible (owner_specified.openstack.sha256)
+without uploading again. Marker for --prune: the property managed_by=openstack-bootstrap.
+
+Reading records what Glance knows of the data (its digests, the recorded URL digest);
+a local file is hashed by a `FileDigests` probe, and `comparable` decides at plan time.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from typing import Any
 
 from bootstrap.drivers import _glance as g
 from bootstrap.drivers.base import Driver
-from bootstrap.errors import Diagnostic, ManifestError, ResourceFailed
+from bootstrap.errors import Diagnostic, ManifestError, PlanError, ResourceFailed
 from bootstrap.model import Address
 from bootstrap.plan import Observed
+from bootstrap.probes import FileDigests
 
 DATA_FIELDS = ("source", "checksum")
 
@@ -29,6 +33,7 @@ class ImageDriver(Driver):
         {"visibility", "min_disk", "min_ram", "properties", "tags", "protected", "project"}
     )
     immutable = frozenset({"source", "checksum", "disk_format", "container_format"})
+    map_fields = frozenset({"properties"})
     ownership = "property"
 
     # --- pure -----------------------------------------------------------------------
@@ -46,6 +51,9 @@ class ImageDriver(Driver):
             "disk_format": data.get("disk_format"),
             "container_format": data.get("container_format"),
             "status": data.get("status"),
+            # What Glance (or the uploader) recorded about the data: facts, no verdict.
+            "digests": g.live_digests(data),
+            "url_digest": data.get(g.URL_PROP),
         }
         return Observed(data["id"], fields, img, data.get(g.MARKER_PROP) == g.MARKER_VALUE)
 
@@ -66,132 +74,159 @@ class ImageDriver(Driver):
             )
         return f"{', '.join(fields)} cannot change once an image has data"
 
+    def adoptable(self, observed: Observed) -> bool:
+        # An image without data is what a failed upload leaves (and deletes): never adopt it.
+        return observed.fields.get("status") == "active"
+
     def address_of_observed(self, observed: Observed) -> Address:
         return Address(self.kind, (observed.fields["name"],))
+
+    # --- content identity: probes and the verdict (pure) -----------------------------
+    @staticmethod
+    def _file_algos(spec: dict[str, Any], live: dict[str, str]) -> tuple[str, ...] | None:
+        """The algorithms to hash the source file with against an image with `live`
+        digests; None when the file need not be read."""
+        source, checksum = spec.get("source"), spec.get("checksum")
+        if not isinstance(source, dict) or "file" not in source or not live:
+            return None
+        if checksum is not None:
+            algo = g.checksum_algo(checksum.lower())
+            if algo in live:
+                return None
+            # Glance hashed with another algorithm: hash the file with both.
+            return tuple(sorted({algo, next(iter(live))}))
+        return (next((a for a in live if a != "sha256"), None) or "sha256",)
+
+    def probes(self, resource, candidates):
+        spec = resource.spec
+        out = []
+        for obs in candidates:
+            if obs.fields.get("name") != spec["name"] or obs.fields.get("status") != "active":
+                continue
+            algos = self._file_algos(spec, obs.fields.get("digests") or {})
+            if algos:
+                out.append(FileDigests(spec["source"]["file"], algos))
+        return out
+
+    def comparable(self, resource, observed, desired, facts):
+        """`source`/`checksum` read as the spec's values when the data matches."""
+        spec = resource.spec
+        source, checksum = spec.get("source"), spec.get("checksum")
+        if source is None and checksum is None:
+            return observed
+        fields = dict(observed.fields)
+        status = fields.get("status")
+        if status != "active":
+            gone = f"(no data: the image is {status})"
+            for f in DATA_FIELDS:
+                if f in spec:
+                    fields[f] = gone
+            return Observed(observed.id, fields, observed.raw, observed.managed)
+        live: dict[str, str] = fields.get("digests") or {}
+        algos = self._file_algos(spec, live)
+        digests: dict[str, str] = {}
+        if algos:
+            probe = FileDigests(source["file"], algos)
+            if probe not in facts:
+                raise PlanError(f"{resource.address}: {source['file']} was not hashed for the plan")
+            digests = facts[probe]
+        if checksum is not None:
+            want = checksum.lower()
+            algo = g.checksum_algo(want)
+            if algo in live:
+                same, shown = live[algo] == want, live[algo]
+            elif digests:
+                other = next(iter(live))
+                same = digests[algo] == want and digests[other] == live[other]
+                shown = f"{other}:{g.short(live[other])}"
+            else:
+                same, shown = False, "(no " + algo + " recorded for the live image)"
+            fields["checksum"] = want if same else shown
+            if source is not None:
+                fields["source"] = source if same else f"checksum {shown}"
+        elif "url" in source:
+            recorded = fields.get("url_digest")
+            fields["source"] = (
+                source
+                if recorded == g.url_digest(source["url"])
+                else "data from another URL"
+                if recorded
+                else "data of unknown origin (give checksum to compare without downloading)"
+            )
+        elif not digests:
+            fields["source"] = "(Glance recorded no hash for the live image)"
+        else:
+            # A local file without checksum: hashed as Glance did.
+            (algo,) = digests
+            if digests[algo] == live[algo]:
+                fields["source"] = source
+            else:
+                fields["source"] = (
+                    f"{algo}:{g.short(live[algo])} (the file has {algo}:{g.short(digests[algo])})"
+                )
+        return Observed(observed.id, fields, observed.raw, observed.managed)
 
     # --- reading --------------------------------------------------------------------
     def read_all(self, cloud, resources):
         # visibility=all: community images are left out of the default listing.
         images = cloud.glance.images.list(page_size=1000, filters={"visibility": "all"})
-        wanted = {r.spec["name"]: r for r in resources if not r.absent}
-        hashes: dict[tuple[str, tuple[str, ...]], dict[str, str]] = {}
-        out = []
-        for img in images:
-            obs = self.observe(img)
-            resource = wanted.get(obs.fields["name"])
-            if resource is not None:
-                self._observe_content(obs, dict(img), resource.spec, hashes)
-            out.append(obs)
-        return out
+        return [self.observe(img) for img in images]
 
-    def _observe_content(
-        self,
-        obs: Observed,
-        image: dict[str, Any],
-        spec: dict[str, Any],
-        hashes: dict[tuple[str, tuple[str, ...]], dict[str, str]],
-    ) -> None:
-        """Set observed `source`/`checksum` to the spec's values when the data matches."""
-        source, checksum = spec.get("source"), spec.get("checksum")
-        if source is None and checksum is None:
-            return
-        status = image.get("status")
-        if status != "active":
-            gone = f"(no data: the image is {status})"
-            for f in DATA_FIELDS:
-                if f in spec:
-                    obs.fields[f] = gone
-            return
-        live = g.live_digests(image)
-
-        def hash_file(algos: list[str]) -> dict[str, str]:
-            key = (source["file"], tuple(algos))
-            if key not in hashes:
-                hashes[key] = g.file_digests(source["file"], algos)
-            return hashes[key]
-
-        if checksum is not None:
-            want = checksum.lower()
-            algo = g.checksum_algo(want)
-            if algo in live:
-                same = live[algo] == want
-                shown = live[algo]
-            elif source is not None and "file" in source and live:
-                # Glance hashed with another algorithm: hash the file with both.
-                other = next(iter(live))
-                digests = hash_file(sorted({algo, other}))
-                same = digests[algo] == want and digests[other] == live[other]
-                shown = f"{other}:{g.short(live[other])}"
-            else:
-                same, shown = False, "(no " + algo + " recorded for the live image)"
-            obs.fields["checksum"] = want if same else shown
-            if source is not None:
-                obs.fields["source"] = source if same else f"checksum {shown}"
-            return
-        if "url" in source:
-            recorded = image.get(g.URL_PROP)
-            same = recorded == g.url_digest(source["url"])
-            obs.fields["source"] = (
-                source
-                if same
-                else "data from another URL"
-                if recorded
-                else "data of unknown origin (give checksum to compare without downloading)"
-            )
-            return
-        # A local file without checksum: hash it as Glance did.
-        algo = next((a for a in live if a != "sha256"), None) or ("sha256" if live else None)
-        if algo is None:
-            obs.fields["source"] = "(Glance recorded no hash for the live image)"
-            return
-        digest = hash_file([algo])[algo]
-        if digest == live[algo]:
-            obs.fields["source"] = source
-        else:
-            obs.fields["source"] = (
-                f"{algo}:{g.short(live[algo])} (the file has {algo}:{g.short(digest)})"
-            )
+    # --- plan time: what the create sends (pure) -------------------------------------
+    def create_args(self, resource, desired, resolver):
+        spec = resource.spec
+        checksum = desired.get("checksum")
+        source = spec.get("source")
+        properties: dict[str, Any] = dict(desired.get("properties") or {})
+        properties[g.MARKER_PROP] = g.MARKER_VALUE
+        if checksum and g.checksum_algo(checksum) == "sha256":
+            properties[g.SDK_SHA256] = checksum  # lets later plans compare without hashing
+        if isinstance(source, dict) and "url" in source and not checksum:
+            properties[g.URL_PROP] = g.url_digest(source["url"])
+        args: dict[str, Any] = {
+            "name": spec["name"],
+            "source": source,
+            "checksum": checksum,
+            "disk_format": desired.get("disk_format"),
+            "container_format": desired.get("container_format", "bare"),
+            "properties": properties,
+        }
+        for f in ("visibility", "min_disk", "min_ram", "protected", "tags"):
+            if f in desired:
+                args[f] = desired[f]
+        if "project" in desired:
+            args["owner"] = desired["project"]
+        return args
 
     # --- writing --------------------------------------------------------------------
-    def create(self, cloud, resource, desired, resolver):
-        spec = resource.spec
-        address = str(resource.address)
-        source = spec.get("source")
-        missing = [f for f in ("source", "disk_format") if f not in spec]
+    def create(self, cloud, args, ctx):
+        source, checksum = args.get("source"), args.get("checksum")
+        missing = [f for f in ("source", "disk_format") if not args.get(f)]
         if missing:
             raise ManifestError(
                 [
                     Diagnostic(
                         "error",
-                        f"cannot create image {spec['name']}: {' and '.join(missing)} "
+                        f"cannot create image {args['name']}: {' and '.join(missing)} "
                         "needed to upload it",
-                        address=address,
                     )
                 ]
             )
-        kwargs: dict[str, Any] = dict(desired.get("properties") or {})
+        kwargs: dict[str, Any] = dict(args.get("properties") or {})
         kwargs.update(
-            name=spec["name"],
-            disk_format=desired["disk_format"],
-            container_format=desired.get("container_format", "bare"),
+            name=args["name"],
+            disk_format=args["disk_format"],
+            container_format=args.get("container_format") or "bare",
         )
-        for f in ("visibility", "min_disk", "min_ram", "protected", "tags"):
-            if f in desired:
-                kwargs[f] = desired[f]
-        if "project" in desired:
-            kwargs["owner"] = desired["project"]
-        kwargs[g.MARKER_PROP] = g.MARKER_VALUE
-        checksum = desired.get("checksum")
-        if checksum and g.checksum_algo(checksum) == "sha256":
-            kwargs[g.SDK_SHA256] = checksum  # lets later plans compare without hashing
-        if "url" in source and not checksum:
-            kwargs[g.URL_PROP] = g.url_digest(source["url"])
+        for f in ("visibility", "min_disk", "min_ram", "protected", "tags", "owner"):
+            if f in args:
+                kwargs[f] = args[f]
         glance = cloud.glance
         image = glance.images.create(**kwargs)
         try:
-            computed = self._upload(cloud, image["id"], source)
+            computed = self._upload(cloud, ctx, image["id"], source)
             image = glance.images.get(image["id"])
-            self._verify(dict(image), computed, checksum, address)
+            self._verify(dict(image), computed, checksum)
         except BaseException:
             # Never leave a queued or wrong image behind under the manifest's name.
             with contextlib.suppress(Exception):
@@ -200,24 +235,20 @@ class ImageDriver(Driver):
         return self.observe(image)
 
     @staticmethod
-    def _upload(cloud: Any, image_id: str, source: dict[str, str]) -> dict[str, str]:
+    def _upload(cloud: Any, ctx: Any, image_id: str, source: dict[str, str]) -> dict[str, str]:
         with (
             g.open_source(source) as (stream, size, label),
-            g.progress(cloud, label, size) as tick,
+            g.progress(ctx.progress, label, size) as tick,
         ):
             reader = g.HashingReader(stream, ["sha512", "sha256", "md5"], tick)
             cloud.glance.images.upload(image_id, reader, image_size=size)
         return reader.digests()
 
     @staticmethod
-    def _verify(
-        image: dict[str, Any], computed: dict[str, str], checksum: str | None, address: str
-    ) -> None:
+    def _verify(image: dict[str, Any], computed: dict[str, str], checksum: str | None) -> None:
         """The bytes Glance stored are the bytes read, and match the manifest's checksum."""
         if image.get("status") != "active":
-            raise ResourceFailed(
-                f"the upload left the image {image.get('status')}, not active", address
-            )
+            raise ResourceFailed(f"the upload left the image {image.get('status')}, not active")
         algo, value = image.get("os_hash_algo"), image.get("os_hash_value")
         if algo in computed and value:
             stored_ok = computed[algo] == str(value).lower()
@@ -227,8 +258,7 @@ class ImageDriver(Driver):
             raise ResourceFailed(
                 "Glance stored different data than was uploaded "
                 f"({algo}: {g.short(str(value))} != {g.short(computed.get(algo) or '')}); "
-                "the image was deleted",
-                address,
+                "the image was deleted"
             )
         if checksum:
             want_algo = g.checksum_algo(checksum)
@@ -236,26 +266,24 @@ class ImageDriver(Driver):
                 raise ResourceFailed(
                     f"the source data does not match checksum: {want_algo} is "
                     f"{computed[want_algo]}, the manifest says {checksum.lower()}; "
-                    "the image was deleted",
-                    address,
+                    "the image was deleted"
                 )
 
-    def update(self, cloud, resource, observed, changed, resolver):
+    def update(self, cloud, observed, patch, ctx):
         kwargs: dict[str, Any] = {}
         for f in ("visibility", "min_disk", "min_ram", "protected", "tags"):
-            if f in changed:
-                kwargs[f] = changed[f]
-        if "project" in changed:
-            kwargs["owner"] = changed["project"]
+            if f in patch:
+                kwargs[f] = patch[f]
+        if "project" in patch:
+            kwargs["owner"] = patch["project"]
         remove: list[str] = []
-        if "properties" in changed:
-            new = changed["properties"]
-            old = observed.fields.get("properties") or {}
-            kwargs.update({k: v for k, v in new.items() if old.get(k) != v})
-            remove = [k for k in old if k not in new]
+        if "properties" in patch:
+            delta = patch["properties"]
+            kwargs.update(delta.set)
+            remove = list(delta.unset)
         cloud.glance.images.update(observed.id, remove_props=remove or None, **kwargs)
 
-    def delete(self, cloud, observed):
+    def delete(self, cloud, observed, ctx):
         self._force_delete(cloud.glance, observed.id, bool(observed.fields.get("protected")))
 
     @staticmethod

@@ -3,8 +3,10 @@
 Nova keys keypairs by (user, name). Without `user` the keypair belongs to the tool's own
 user; with `user` (admin only) to that user. Keys compare by type and base64 blob (the
 comment is ignored); a different key under the same name is a replace. Reads: the own
-user's list, plus one list per other user named in the manifest. Keypairs have no place
-for an ownership marker: --prune never deletes keypairs.
+user's list, plus one list per other user named in the manifest. A `public_key_file` is
+read by a `FileText` probe and compared with the live key in `comparable`; a create's
+key text comes from that same probe, so apply reads no file. Keypairs have no place for
+an ownership marker: --prune never deletes keypairs.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from bootstrap.drivers.base import Driver
+from bootstrap.errors import PlanError
 from bootstrap.model import Address, Ref
-from bootstrap.plan import UNKNOWN, Observed
+from bootstrap.plan import Observed
+from bootstrap.probes import FileText
 
 
 def key_text(text: str, key_type: str | None = "ssh") -> str:
@@ -28,11 +32,6 @@ def key_text(text: str, key_type: str | None = "ssh") -> str:
 def short_key(text: str) -> str:
     kind, _, blob = text.partition(" ")
     return f"{kind} {blob[:12]}...{blob[-8:]}" if len(blob) > 24 else text
-
-
-def read_key_file(path: str) -> str:
-    with open(path, encoding="utf-8") as fh:
-        return fh.read()
 
 
 class KeypairDriver(Driver):
@@ -57,8 +56,8 @@ class KeypairDriver(Driver):
     def identity(self, resource, resolver):
         user = resource.spec.get("user")
         if isinstance(user, Ref):
-            user_id = resolver.id(user.address)
-            if user_id is UNKNOWN:
+            user_id = resolver.live(user.address)
+            if user_id is None:
                 return None
             return {"name": resource.spec["name"], "user_id": user_id}
         return {"name": resource.spec["name"], "own": True}
@@ -85,6 +84,55 @@ class KeypairDriver(Driver):
     def address_of_observed(self, observed: Observed) -> Address:
         return Address(self.kind, (observed.fields["name"],))
 
+    # --- the key file: a probe, compared in `comparable` -------------------------------
+    def probes(self, resource, candidates):
+        path = resource.spec.get("public_key_file")
+        return [FileText(path)] if path else []
+
+    @staticmethod
+    def _file_text(resource, facts) -> str:
+        path = resource.spec["public_key_file"]
+        if FileText(path) not in facts:
+            raise PlanError(f"{resource.address}: {path} was not read for the plan")
+        return facts[FileText(path)]
+
+    def comparable(self, resource, observed, desired, facts):
+        """public_key_file reads as the spec's path when the live key is the file's key."""
+        path = resource.spec.get("public_key_file")
+        if path is None:
+            return observed
+        want = key_text(self._file_text(resource, facts), resource.spec.get("type", "ssh"))
+        have = observed.fields.get("public_key") or ""
+        shown = path if want == have else short_key(have)
+        return Observed(
+            observed.id,
+            {**observed.fields, "public_key_file": shown},
+            observed.raw,
+            observed.managed,
+        )
+
+    def diff(self, resource, observed, resolver, facts=None):
+        change = super().diff(resource, observed, resolver, facts)
+        creates = [step for step in change.steps if step.verb == "create"]
+        if creates and resource.spec.get("public_key_file"):
+            # The key text is part of the plan: apply imports exactly what was compared.
+            text = self._file_text(resource, facts or {}).strip()
+            for step in creates:
+                step.args["public_key"] = text
+        return change
+
+    def create_args(self, resource, desired, resolver):
+        spec = resource.spec
+        args: dict[str, Any] = {
+            "name": spec["name"],
+            "public_key": spec["public_key"].strip() if "public_key" in spec else None,
+            "key_type": spec.get("type", "ssh"),
+        }
+        user = spec.get("user")
+        if isinstance(user, Ref):
+            args["user_id"] = resolver.id(user.address)
+        return args
+
     # --- reading --------------------------------------------------------------------
     def read_all(self, cloud, resources):
         nova = cloud.nova
@@ -94,7 +142,6 @@ class KeypairDriver(Driver):
         user_ids = self._user_ids(cloud, others) if others else {}
         for user_id in sorted(set(user_ids.values()) - {me}):
             out.extend(self.observe(k, user_id, False) for k in nova.keypairs.list(user_id))
-        self._observe_key_files(out, resources, user_ids, me)
         return out
 
     @staticmethod
@@ -111,37 +158,15 @@ class KeypairDriver(Driver):
                     out[address] = u.id
         return out
 
-    def _observe_key_files(self, observed, resources, user_ids, me) -> None:
-        """public_key_file reads as the spec's path when the live key is the file's key."""
-        by_key = {(o.fields["user_id"], o.fields["name"]): o for o in observed}
-        for r in resources:
-            path = r.spec.get("public_key_file")
-            if r.absent or path is None:
-                continue
-            user = r.spec.get("user")
-            owner = user_ids.get(user.address) if isinstance(user, Ref) else me
-            obs = by_key.get((owner, r.spec["name"]))
-            if obs is None:
-                continue
-            want = key_text(read_key_file(path), r.spec.get("type", "ssh"))
-            have = obs.fields["public_key"]
-            obs.fields["public_key_file"] = path if want == have else short_key(have)
-
     # --- writing --------------------------------------------------------------------
-    def create(self, cloud, resource, desired, resolver):
-        spec = resource.spec
-        if "public_key" in spec:
-            text = spec["public_key"].strip()
-        else:
-            text = read_key_file(spec["public_key_file"]).strip()
-        kwargs: dict[str, Any] = {"key_type": spec.get("type", "ssh")}
-        user = spec.get("user")
-        if isinstance(user, Ref):
-            kwargs["user_id"] = resolver.id(user.address)
-        k = cloud.nova.keypairs.create(spec["name"], text, **kwargs)
+    def create(self, cloud, args, ctx):
+        kwargs: dict[str, Any] = {"key_type": args.get("key_type", "ssh")}
+        if args.get("user_id"):
+            kwargs["user_id"] = args["user_id"]
+        k = cloud.nova.keypairs.create(args["name"], args["public_key"], **kwargs)
         user_id = kwargs.get("user_id") or cloud.user_id
         return self.observe(k, user_id, user_id == cloud.user_id)
 
-    def delete(self, cloud, observed):
+    def delete(self, cloud, observed, ctx):
         user_id = None if observed.fields.get("own") else observed.fields["user_id"]
         cloud.nova.keypairs.delete(observed.fields["name"], user_id=user_id)

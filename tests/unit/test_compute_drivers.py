@@ -1,8 +1,9 @@
-"""Read-side logic of the compute/image drivers and the server poller, without a cloud.
+"""Compute/image drivers without a cloud: reads, probes, plan steps, the poller.
 
 The golden cases (tests/cases/<kind>/) cover diff decisions; these cover what read_all
-turns live objects into (content identity, key files, names) and the poller's promise:
-one list call per interval, whatever the number of servers waiting.
+turns live objects into, the probes a plan runs (files hashed and read for real here)
+and the decision they lead to, the arguments of the planned steps, and the poller's
+promise: one list call per interval, whatever the number of servers waiting.
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ from types import SimpleNamespace
 
 import pytest
 
+from bootstrap.apply import ApplyContext
 from bootstrap.drivers import _glance, _nova
+from bootstrap.drivers.flavors import FlavorDriver
+from bootstrap.drivers.floating_ips import FloatingIPDriver
 from bootstrap.drivers.images import ImageDriver
 from bootstrap.drivers.keypairs import KeypairDriver, key_text
 from bootstrap.drivers.servers import HIDDEN, ServerDriver, fixed_ports, networks_equal
-from bootstrap.errors import AmbiguousResource, ResourceFailed, WaitTimeout
+from bootstrap.errors import AmbiguousResource, CloudError, ResourceFailed, WaitTimeout
 from bootstrap.model import Address, Ref, Resource, Secret
-from bootstrap.plan import Action, Resolver
+from bootstrap.plan import Action, MapDelta, Observed, Pending, Resolver, SetDelta
+from bootstrap.probes import FileDigests, FileText, run_probes
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINmwEOuXuyQMrhsB1ni5KMxP/LhDZdBjN6UYsA4fJX74"
 OTHER = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPRr/3rovB2VgDJFSg5AoPKKjhM/O7SPkoCGwNntnq5c"
@@ -72,16 +77,27 @@ def digest(path, algo):
 
 
 def plan_image(resource, observed):
+    """As the engine does it: the driver's probes run (the file really hashed), then diff."""
     driver = ImageDriver()
+    facts = run_probes(None, driver.probes(resource, observed))
     live = driver.match(resource, observed, Resolver())
-    return driver.diff(resource, live, Resolver())
+    return driver.diff(resource, live, Resolver(), facts)
+
+
+def test_reading_records_what_glance_knows_and_decides_nothing(data_file):
+    r = image_spec(source={"file": data_file}, disk_format="raw")
+    (obs,) = read_images([glance_image(os_hash_value="AB" * 64)], [r])
+    assert obs.fields["digests"] == {"sha512": "ab" * 64}
+    assert "source" not in obs.fields  # the verdict is the plan's, not the read's
+    assert ImageDriver().probes(r, [obs]) == [FileDigests(data_file, ("sha512",))]
 
 
 def test_file_with_the_live_hash_is_the_same_image(data_file):
     r = image_spec(source={"file": data_file}, disk_format="raw")
     obs = read_images([glance_image(os_hash_value=digest(data_file, "sha512"))], [r])
-    assert obs[0].fields["source"] == {"file": data_file}
-    assert plan_image(r, obs).action is Action.NOOP
+    change = plan_image(r, obs)
+    assert change.observed.fields["source"] == {"file": data_file}
+    assert change.action is Action.NOOP
 
 
 def test_changed_file_is_a_replace_that_says_why(data_file):
@@ -99,9 +115,11 @@ def test_sdk_upload_adopted_by_sha256_checksum_without_reading_the_file(tmp_path
     r = image_spec(source={"file": str(tmp_path / "not-read")}, checksum=sha256.upper())
     live = glance_image(os_hash_value="cd" * 64, **{_glance.SDK_SHA256: sha256})
     obs = read_images([live], [r])
-    assert obs[0].fields["checksum"] == sha256
+    assert ImageDriver().probes(r, obs) == []  # the file is not read
     assert obs[0].fields["properties"] == {}  # bookkeeping is not a property
-    assert plan_image(r, obs).action is Action.NOOP
+    change = plan_image(r, obs)
+    assert change.observed.fields["checksum"] == sha256
+    assert change.action is Action.NOOP
 
 
 def test_sha256_checksum_without_a_recorded_sha256_hashes_the_file(data_file):
@@ -127,16 +145,16 @@ def test_url_without_checksum_compares_the_recorded_url_digest_only():
     assert plan_image(r, read_images([same], [r])).action is Action.NOOP
     other = glance_image(**{_glance.URL_PROP: _glance.url_digest(url + "x")})
     assert plan_image(r, read_images([other], [r])).action is Action.REPLACE
-    unknown = read_images([glance_image()], [r])
-    assert "give checksum" in unknown[0].fields["source"]
+    unknown = plan_image(r, read_images([glance_image()], [r]))
+    assert "give checksum" in unknown.fields[0].before
     assert "secret" not in _glance.url_digest(url)
 
 
 def test_queued_image_has_no_data():
     r = image_spec(source={"url": "https://x.example/a"}, checksum="aa" * 64)
-    obs = read_images([glance_image(status="queued")], [r])
-    assert obs[0].fields["checksum"] == "(no data: the image is queued)"
-    assert plan_image(r, obs).action is Action.REPLACE
+    change = plan_image(r, read_images([glance_image(status="queued")], [r]))
+    assert change.observed.fields["checksum"] == "(no data: the image is queued)"
+    assert change.action is Action.REPLACE
 
 
 def test_properties_and_marker():
@@ -222,11 +240,25 @@ def test_keypairs_read_own_and_named_users_and_compare_key_files(tmp_path):
     assert [str(r.address) for r in resources] == ["keypairs.ops", "keypairs.alice/ops"]
     observed = driver.read_all(cloud, resources)
     assert calls == [None, "u-alice"]  # one list per user, never a GET per keypair
+    assert all("public_key_file" not in o.fields for o in observed)  # reading decides nothing
+    facts = run_probes(None, [p for r in resources for p in driver.probes(r, observed)])
+    assert list(facts) == [FileText(str(key_file))]  # the one file, read once
     resolver = Resolver({Address("users", ("alice",)): "u-alice"})
-    changes = [driver.diff(r, driver.match(r, observed, resolver), resolver) for r in resources]
+    changes = [
+        driver.diff(r, driver.match(r, observed, resolver), resolver, facts) for r in resources
+    ]
     assert changes[0].action is Action.NOOP  # same key, other comment
     assert changes[1].action is Action.REPLACE  # alice holds another key under that name
     assert changes[1].fields[0].field == "public_key_file"
+    # The key text the plan compared is the key apply imports: apply reads no file.
+    delete, create = changes[1].steps
+    assert (delete.verb, create.verb) == ("delete", "create")
+    assert create.args == {
+        "name": "ops",
+        "public_key": KEY + " new comment",
+        "key_type": "ssh",
+        "user_id": "u-alice",
+    }
 
 
 # --- servers ---------------------------------------------------------------------------
@@ -382,17 +414,11 @@ def test_timeout_says_what_it_waited_for():
         poller.wait("all", nova.list, "s1", _nova.active("x"), timeout=60, what="ACTIVE")
 
 
-def test_poller_lives_on_the_cloud_not_in_a_global():
-    store = {}
-
-    def shared(key, factory):
-        return store.setdefault(key, factory())
-
-    a = SimpleNamespace(shared=shared)
-    assert _nova.poller(a) is _nova.poller(a)
-    b_store = {}
-    b = SimpleNamespace(shared=lambda k, f: b_store.setdefault(k, f()))
-    assert _nova.poller(b) is not _nova.poller(a)
+def test_one_poller_per_apply_not_in_a_global():
+    a, b = ApplyContext(), ApplyContext()
+    assert isinstance(a.poller, _nova.ServerPoller)
+    assert a.poller is a.poller
+    assert b.poller is not a.poller
 
 
 def test_upload_progress_joins_the_apply_display_or_stays_silent(data_file, monkeypatch):
@@ -413,13 +439,285 @@ def test_upload_progress_joins_the_apply_display_or_stays_silent(data_file, monk
             self.done.append(self.tasks.pop(task))
 
     live = Live()
-    cloud = SimpleNamespace(shared=lambda key, factory: live)
-    with _glance.progress(cloud, "disk.raw", 10) as tick:
+    with _glance.progress(live, "disk.raw", 10) as tick:
         tick(4)
         tick(6)
     assert live.done == [["upload disk.raw", 10, 10]]
     # No live display and stderr not a terminal (tests, CI): no bar at all.
     monkeypatch.setattr("sys.stderr.isatty", lambda: False, raising=False)
-    quiet = SimpleNamespace(shared=lambda key, factory: factory())
-    with _glance.progress(quiet, "disk.raw", 10) as tick:
+    with _glance.progress(None, "disk.raw", 10) as tick:
         assert tick is None
+
+
+# --- plan steps: the arguments apply will send ------------------------------------------
+
+DEMO = Address("projects", ("demo",))
+
+
+def server_resource(**spec):
+    spec = {"name": "web-1", "project": Ref(DEMO), **spec}
+    return Resource(Address("servers", ("demo", spec["name"])), spec)
+
+
+def test_server_create_step_has_api_ids_and_masks_user_data():
+    r = server_resource(
+        image=Ref(Address("images", ("cirros",))),
+        flavor=Ref(Address("flavors", ("m1.tiny",))),
+        keypair=Ref(Address("keypairs", ("ops",))),
+        networks=[
+            {"network": Ref(Address("networks", ("demo", "private"))), "fixed_ip": "fd00::9"}
+        ],
+        security_groups=[Ref(Address("security_groups", ("demo", "web")))],
+        user_data=Secret("#cloud-config", "file:x"),
+        known_hosts="/home/me/.ssh/kh",
+        timeout=120,
+    )
+    resolver = Resolver(
+        {
+            DEMO: "pd",
+            Address("flavors", ("m1.tiny",)): "f1",
+            Address("security_groups", ("demo", "web")): "sg1",
+        }
+    )
+    (create,) = ServerDriver().diff(r, None, resolver).steps
+    assert create.args["image"] == Pending(Address("images", ("cirros",)))
+    assert create.args["nics"] == [
+        {"net-id": Pending(Address("networks", ("demo", "private"))), "v6-fixed-ip": "fd00::9"}
+    ]
+    assert create.args["security_groups"] == ["sg1"] and create.args["key_name"] == "ops"
+    assert (create.args["timeout"], create.args["known_hosts"]) == (120.0, "/home/me/.ssh/kh")
+    assert "#cloud-config" not in str(create.to_json())
+    assert create.args["userdata"].reveal() == "#cloud-config"
+
+
+def test_server_update_adds_groups_by_id_removes_by_name_and_sets_metadata_by_key():
+    r = server_resource(
+        metadata={"role": "web"},
+        security_groups=[Ref(Address("security_groups", ("demo", "web")))],
+    )
+    resolver = Resolver({DEMO: "pd", Address("security_groups", ("demo", "web")): "sg-web"})
+    obs = ServerDriver().observe(NOVA_SERVER)  # groups default + web, metadata role: web
+    obs.fields["metadata"] = {"role": "db", "hand": "x"}
+    obs.fields["security_groups"] = ["default"]
+    (update,) = ServerDriver().diff(r, obs, resolver).steps
+    assert update.args == {
+        "metadata": MapDelta({"role": "web"}, ("hand",)),
+        "security_groups": SetDelta(("sg-web",), ("default",)),
+    }
+
+
+def test_server_rebuild_onto_a_replaced_image_rewrites_known_hosts_and_says_why():
+    image = Address("images", ("cirros",))
+    r = server_resource(image=Ref(image), known_hosts="/kh", timeout=60)
+    resolver = Resolver({DEMO: "pd", image: "img-1"})
+    resolver.will_change(image)  # the image is replaced by this plan
+    obs = ServerDriver().observe(NOVA_SERVER)
+    facts = {FileText("/kh", missing_ok=True): "10.0.0.5 ssh-ed25519 AAAA\n"}
+    change = ServerDriver().diff(r, obs, resolver, facts)
+    assert change.action is Action.UPDATE and change.destructive
+    assert "because images.cirros is replaced" in change.reason
+    (update,) = change.steps
+    assert update.args == {"image": Pending(image), "known_hosts": "/kh", "timeout": 60.0}
+
+
+def test_server_known_hosts_probe_and_verdict():
+    r = server_resource(known_hosts="/kh")
+    resolver = Resolver({DEMO: "pd"})
+    obs = ServerDriver().observe(NOVA_SERVER)
+    driver = ServerDriver()
+    assert driver.probes(r, [obs]) == [FileText("/kh", missing_ok=True)]
+    text = "10.0.0.5 ssh-ed25519 AAAA\nfd00::5 ssh-ed25519 AAAA\n203.0.113.7 ssh-ed25519 AAAA\n"
+    same = driver.diff(r, obs, resolver, {FileText("/kh", missing_ok=True): text})
+    assert same.action is Action.NOOP
+    lost = driver.diff(r, obs, resolver, {FileText("/kh", missing_ok=True): ""})
+    assert lost.action is Action.UPDATE and not lost.destructive
+    assert "no entry for 10.0.0.5, fd00::5, 203.0.113.7" in lost.fields[0].before
+    assert lost.steps[0].args == {"known_hosts": "/kh", "timeout": 600.0}
+
+
+def test_novas_security_group_race_is_left_to_the_one_retry_policy():
+    from novaclient import exceptions as nova_exc
+
+    from bootstrap.drivers.servers import _boot
+
+    def create(*args, **kwargs):
+        raise nova_exc.BadRequest(400, "Unable to find security_group with name or id 'x'")
+
+    nova = SimpleNamespace(servers=SimpleNamespace(create=create))
+    with pytest.raises(CloudError) as err:
+        _boot(nova, "web", "img", "f1", {})
+    assert err.value.retryable and err.value.status == 400
+
+    def other(*args, **kwargs):
+        raise nova_exc.BadRequest(400, "Invalid flavorRef")
+
+    with pytest.raises(nova_exc.BadRequest):
+        _boot(SimpleNamespace(servers=SimpleNamespace(create=other)), "web", "img", "f1", {})
+
+
+def test_flavor_create_then_extra_specs_and_access_as_deltas():
+    project = Address("projects", ("acme",))
+    spec = {
+        "name": "m1.pinned",
+        "vcpus": 2,
+        "ram": 512,
+        "is_public": False,
+        "extra_specs": {"hw:cpu_policy": "dedicated"},
+        "access": [Ref(project)],
+    }
+    r = Resource(Address("flavors", ("m1.pinned",)), spec)
+    create, complete = FlavorDriver().diff(r, None, Resolver()).steps
+    assert create.args == {"name": "m1.pinned", "vcpus": 2, "ram": 512, "is_public": False}
+    assert complete.args == {
+        "extra_specs": MapDelta({"hw:cpu_policy": "dedicated"}, ()),
+        "access": SetDelta((Pending(project),), ()),
+    }
+    obs = Observed(
+        "f1",
+        {
+            "name": "m1.pinned",
+            "vcpus": 2,
+            "ram": 512,
+            "is_public": False,
+            "extra_specs": {"hw:cpu_policy": "shared", "hand": "x"},
+            "access": ["p-old"],
+        },
+    )
+    (update,) = FlavorDriver().diff(r, obs, Resolver({project: "p-acme"})).steps
+    assert update.args == {
+        "extra_specs": MapDelta({"hw:cpu_policy": "dedicated"}, ("hand",)),
+        "access": SetDelta(("p-acme",), ("p-old",)),
+    }
+    plain = Resource(Address("flavors", ("m1.x",)), {"name": "m1.x", "vcpus": 1, "ram": 64})
+    assert [s.verb for s in FlavorDriver().diff(plain, None, Resolver()).steps] == ["create"]
+
+
+def test_image_create_args_carry_the_upload_and_the_bookkeeping():
+    url = "https://images.example/cirros.img?sig=secret"
+    r = image_spec(source={"url": url}, disk_format="qcow2", properties={"os_distro": "cirros"})
+    (create,) = ImageDriver().diff(r, None, Resolver()).steps
+    assert create.args["source"] == {"url": url}
+    assert create.args["properties"] == {
+        "os_distro": "cirros",
+        _glance.MARKER_PROP: _glance.MARKER_VALUE,
+        _glance.URL_PROP: _glance.url_digest(url),
+    }
+
+
+# --- floating IPs: known_hosts at apply ------------------------------------------------
+
+WEB = Address("servers", ("demo", "web-1"))
+
+
+def fip_resource():
+    spec = {
+        "project": Ref(DEMO),
+        "server": Ref(WEB),
+        "network": Ref(Address("networks", ("admin", "public"))),
+    }
+    return Resource(Address("floating_ips", ("demo", "web-1")), spec)
+
+
+def test_floating_ip_plan_carries_the_servers_known_hosts_path():
+    server = server_resource(known_hosts="/home/me/kh")
+    r = fip_resource()
+    resolver = Resolver(
+        {DEMO: "pd", Address("networks", ("admin", "public")): "ext"}, {WEB: server, r.address: r}
+    )
+    create, tag = FloatingIPDriver().diff(r, None, resolver).steps
+    assert create.args == {
+        "project_id": "pd",
+        "floating_network_id": "ext",
+        "server": Pending(WEB),
+        "known_hosts": "/home/me/kh",
+    }
+    assert tag.verb == "update" and "tags" in tag.args
+    # Re-attached from elsewhere: the update step carries the path too.
+    resolver.set(WEB, "srv1")
+    loose = Observed(
+        "f1", {"project_id": "pd", "server": "other", "network": "ext", "address": "172.24.4.10"}
+    )
+    (update,) = FloatingIPDriver().diff(r, loose, resolver).steps
+    assert update.args == {"server": "srv1", "known_hosts": "/home/me/kh"}
+
+
+class FakeNetwork:
+    def __init__(self):
+        self.created = []
+
+    def ports(self, device_id):
+        return [
+            SimpleNamespace(
+                id="port-1",
+                fixed_ips=[{"ip_address": "10.0.0.5"}, {"ip_address": "fd00::5"}],
+                created_at="t",
+            )
+        ]
+
+    def create_ip(self, port_id, **attrs):
+        self.created.append((port_id, attrs))
+        return SimpleNamespace(
+            id="f1",
+            port_details={"device_id": "srv1"},
+            project_id=attrs["project_id"],
+            port_id=port_id,
+            floating_network_id=attrs["floating_network_id"],
+            floating_ip_address="172.24.4.10",
+            description="",
+            tags=[],
+        )
+
+
+def test_floating_address_gets_the_keys_the_file_holds_for_the_fixed_ones(tmp_path):
+    from tests.unit.test_known_hosts import ED25519, RSA
+
+    kh = tmp_path / "known_hosts"
+
+    def no_console(*a):
+        raise AssertionError("the console log is not read when the file has the keys")
+
+    cloud = SimpleNamespace(
+        network=FakeNetwork(),
+        roles={"admin"},
+        nova=SimpleNamespace(servers=SimpleNamespace(get_console_output=no_console)),
+    )
+    args = {
+        "project_id": "pd",
+        "floating_network_id": "ext",
+        "server": "srv1",
+        "known_hosts": str(kh),
+    }
+    kh.write_text(f"10.0.0.5 {ED25519[0]} {ED25519[1]}\n10.0.0.5 {RSA[0]} {RSA[1]}\nx ssh-rsa Y\n")
+    obs = FloatingIPDriver().create(cloud, args, ApplyContext())
+    assert obs.fields["address"] == "172.24.4.10" and obs.fields["server"] == "srv1"
+    assert cloud.network.created == [("port-1", {"project_id": "pd", "floating_network_id": "ext"})]
+    lines = kh.read_text().splitlines()
+    assert f"172.24.4.10 {ED25519[0]} {ED25519[1]}" in lines
+    assert f"172.24.4.10 {RSA[0]} {RSA[1]}" in lines
+    assert f"10.0.0.5 {ED25519[0]} {ED25519[1]}" in lines  # the server's own entries stay
+
+
+def test_floating_address_falls_back_on_the_console_log(tmp_path):
+    from tests.unit.test_known_hosts import ED25519
+
+    kh = tmp_path / "known_hosts"
+    console = "\n".join(
+        [
+            "-----BEGIN SSH HOST KEY KEYS-----",
+            f"{ED25519[0]} {ED25519[1]} root@web",
+            "-----END SSH HOST KEY KEYS-----",
+        ]
+    )
+    cloud = SimpleNamespace(
+        network=FakeNetwork(),
+        roles={"admin"},
+        nova=SimpleNamespace(servers=SimpleNamespace(get_console_output=lambda sid: console)),
+    )
+    args = {
+        "project_id": "pd",
+        "floating_network_id": "ext",
+        "server": "srv1",
+        "known_hosts": str(kh),
+    }
+    FloatingIPDriver().create(cloud, args, ApplyContext())
+    assert kh.read_text() == f"172.24.4.10 {ED25519[0]} {ED25519[1]}\n"

@@ -202,6 +202,26 @@ def test_missing_addresses_sees_plain_port22_and_hashed_entries():
     assert kh.missing_addresses(text, addresses) == ["10.0.0.8", "10.0.0.9"]
 
 
+def test_keys_for_reads_back_the_keys_of_some_hosts():
+    text = "\n".join(
+        [
+            "# a comment",
+            f"10.0.0.5,fd00::5 {ED25519[0]} {ED25519[1]} web",
+            f"{hashed('10.0.0.5')} {RSA[0]} {RSA[1]}",
+            f"@revoked 10.0.0.5 {ECDSA[0]} {ECDSA[1]}",
+            f"10.0.0.6 {OTHER_ED25519[0]} {OTHER_ED25519[1]}",
+            f"fd00::5 {ED25519[0]} {ED25519[1]}",
+            "10.0.0.5 ssh-ed25519 AAAAcut",
+        ]
+    )
+    # Plain and hashed entries count, each key once; revoked and broken lines do not.
+    assert kh.keys_for(text, ["10.0.0.5", "fd00::5"]) == [ED25519, RSA]
+    assert kh.keys_for(text, ["10.0.0.7"]) == []
+    # What `rewrite` wrote for the fixed address is what a floating one gets.
+    written = kh.rewrite("", ["10.0.0.9"], [ED25519, ECDSA])
+    assert kh.keys_for(written, ["10.0.0.9"]) == [ED25519, ECDSA]
+
+
 def test_update_file_is_atomic_0600_and_reports_changes(tmp_path):
     path = str(tmp_path / "sub" / "known_hosts")
     assert kh.update_file(path, ["10.0.0.5"], [ED25519, ECDSA], threading.Lock()) is True
