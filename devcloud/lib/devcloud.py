@@ -25,6 +25,7 @@ import os
 import shutil
 import signal
 import socket
+import string
 import subprocess
 import sys
 import threading
@@ -371,6 +372,17 @@ def sha(*parts):
     return h.hexdigest()
 
 
+# ----------------------------------------------------------------------------- config templates
+# A template is the file's exact text with ${name} placeholders (string.Template: the configs
+# hold no $ of their own, and a missing value raises instead of writing a broken file).
+TEMPLATES = LIB / 'templates'
+
+
+def render(name, **values):
+    """The text of templates/<name>.tmpl with its placeholders filled in."""
+    return string.Template((TEMPLATES / f'{name}.tmpl').read_text()).substitute(values)
+
+
 # ----------------------------------------------------------------------------- the cloud
 class Cloud:
     def __init__(self, s: Settings):
@@ -550,7 +562,7 @@ class Cloud:
         s, P = self.s, self.s.ports
         E, D, L, R, V = s.etc, s.data, s.logs, s.run, s.venv
         rabbit_url = f'rabbit://guest:guest@127.0.0.1:{P["rabbit"]}/'
-        policy = '[oslo_policy]\nenforce_scope = false\nenforce_new_defaults = false\n'
+        policy = render('oslo_policy.conf')
         for d in ('nova/lock', 'nova/instances', 'neutron/lock', 'glance/images',
                   'glance/staging', 'glance/tasks', 'glance/cache', 'glance/lock', 'keystone',
                   'home', 'rabbit/home', 'rabbit/mnesia', 'ovn'):
@@ -558,250 +570,52 @@ class Cloud:
         (L / 'ovn').mkdir(parents=True, exist_ok=True)
         (L / 'rabbit').mkdir(parents=True, exist_ok=True)
 
-        self.write('keystone/keystone.conf', f"""[DEFAULT]
-debug = false
-log_file = {L}/keystone.log
-[database]
-connection = {s.dburl('keystone')}
-[identity]
-# bcrypt default is 12 rounds (~250 ms per password check); 4 = minimum, test cloud only
-password_hash_rounds = 4
-[cache]
-# ONE keystone process: an in-process cache stays coherent (token issue ~15 ms)
-enabled = true
-backend = dogpile.cache.memory
-[token]
-provider = fernet
-[fernet_tokens]
-key_repository = {D}/keystone/fernet-keys
-[fernet_receipts]
-key_repository = {D}/keystone/fernet-keys
-[credential]
-key_repository = {D}/keystone/credential-keys
-""")
+        self.write('keystone/keystone.conf', render(
+            'keystone.conf', logs=L, data=D, database=s.dburl('keystone')))
 
         self.write('glance/glance-api-paste.ini',
                    (V / 'etc/glance/glance-api-paste.ini').read_text())
-        self.write('glance/glance-api.conf', f"""[DEFAULT]
-debug = false
-log_file = {L}/glance-api.log
-enabled_backends = fs:file
-image_cache_dir = {D}/glance/cache
-[database]
-connection = {s.dburl('glance')}
-[glance_store]
-default_backend = fs
-[fs]
-filesystem_store_datadir = {D}/glance/images/
-[os_glance_staging_store]
-filesystem_store_datadir = {D}/glance/staging/
-[os_glance_tasks_store]
-filesystem_store_datadir = {D}/glance/tasks/
-[paste_deploy]
-flavor = keystone
-config_file = {E}/glance/glance-api-paste.ini
-[oslo_concurrency]
-lock_path = {D}/glance/lock
-{policy}""" + self.authtoken('glance'))
+        # the shared sections close the file: appended, so the template ends in a newline
+        self.write('glance/glance-api.conf', render(
+            'glance-api.conf', logs=L, data=D, etc=E, database=s.dburl('glance'))
+            + policy + self.authtoken('glance'))
 
-        self.write('placement/placement.conf', f"""[DEFAULT]
-debug = false
-log_file = {L}/placement-api.log
-[api]
-auth_strategy = keystone
-[placement_database]
-connection = {s.dburl('placement')}
-{policy}""" + self.authtoken('placement'))
+        self.write('placement/placement.conf', render(
+            'placement.conf', logs=L, database=s.dburl('placement'))
+            + policy + self.authtoken('placement'))
 
         self.write('nova/api-paste.ini', (V / 'etc/nova/api-paste.ini').read_text())
         svc_user = self.authsect('service_user', 'nova').split('\n', 1)[1]
-        self.write('nova/nova.conf', f"""[DEFAULT]
-host = {NOVA_HOST}
-my_ip = 127.0.0.1
-state_path = {D}/nova
-instances_path = {D}/nova/instances
-log_dir = {L}
-debug = false
-# emulated hypervisor: nova.virt.fake.FakeDriverWithoutFakeNodes + cloud-init console
-# (devcloud/lib/devcloud_fake_driver.py; devcloud/lib/nova_compute.py adds it to nova.virt)
-compute_driver = devcloud_fake_driver.ConsoleKeysFakeDriver
-transport_url = {rabbit_url}
-# the fake driver plugs no VIFs; do not block boots on network-vif-plugged
-vif_plugging_is_fatal = false
-vif_plugging_timeout = 0
-enabled_apis = osapi_compute
-report_interval = 10
-service_down_time = 60
-heal_instance_info_cache_interval = -1
-graceful_shutdown_timeout = 5
-# one compute host: a resize must be allowed to land on the same host
-allow_resize_to_same_host = true
-[api]
-auth_strategy = keystone
-[wsgi]
-api_paste_config = {E}/nova/api-paste.ini
-[api_database]
-connection = {s.dburl('nova_api')}
-[database]
-connection = {s.dburl('nova_cell1')}
-[oslo_concurrency]
-lock_path = {D}/nova/lock
-[conductor]
-workers = 1
-[scheduler]
-workers = 1
-discover_hosts_in_cells_interval = 10
-[filter_scheduler]
-enabled_filters = ComputeFilter,ImagePropertiesFilter
-[oslo_messaging_notifications]
-driver = noop
-[oslo_messaging_rabbit]
-# topic queues survive a broker restart: on a warm start nova-compute's first ping to the
-# conductor waits in the queue instead of being dropped (10 s timeout + retry)
-amqp_durable_queues = true
-{policy}[vnc]
-enabled = false
-[spice]
-enabled = false
-[serial_console]
-enabled = false
-[service_user]
-# X-Service-Token on calls made on behalf of a user (glance, neutron, placement)
-send_service_user_token = true
-{svc_user}{self.authtoken('nova')}{self.authsect('placement', 'placement')}\
-valid_interfaces = internal,public
-{self.authsect('neutron', 'neutron')}valid_interfaces = internal,public
-[glance]
-# nova 34 has no auth options here: glance calls carry the user's + the service token
-valid_interfaces = internal,public
-""")
-        self.write('nova/nova-api.conf', '[DEFAULT]\nlog_file = nova-api.log\n')
-        self.write('nova/nova-compute.conf', '[DEFAULT]\nlog_file = nova-compute.log\n')
+        self.write('nova/nova.conf', render(
+            'nova.conf', nova_host=NOVA_HOST, data=D, logs=L, etc=E, rabbit_url=rabbit_url,
+            api_database=s.dburl('nova_api'), database=s.dburl('nova_cell1'),
+            oslo_policy=policy, service_user=svc_user, keystone_authtoken=self.authtoken('nova'),
+            placement=self.authsect('placement', 'placement'),
+            neutron=self.authsect('neutron', 'neutron')))
+        self.write('nova/nova-api.conf', render('nova-api.conf'))
+        self.write('nova/nova-compute.conf', render('nova-compute.conf'))
 
         self.write('neutron/api-paste.ini', (V / 'etc/neutron/api-paste.ini').read_text())
-        self.write('neutron/neutron.conf', f"""[DEFAULT]
-debug = false
-host = {NOVA_HOST}
-log_dir = {L}
-log_file = neutron-api.log
-state_path = {D}/neutron
-api_paste_config = {E}/neutron/api-paste.ini
-auth_strategy = keystone
-core_plugin = ml2
-service_plugins = ovn-router
-allow_overlapping_ips = true
-transport_url = {rabbit_url}
-notify_nova_on_port_status_changes = true
-notify_nova_on_port_data_changes = true
-api_workers = 1
-rpc_workers = 0
-rpc_state_report_workers = 0
-# the fake chassis bumps nb_cfg only through fake_ovn_controller.sh: keep its agent "alive"
-agent_down_time = 86400
-dhcp_agent_notification = false
-[database]
-connection = {s.dburl('neutron')}
-[oslo_concurrency]
-lock_path = {D}/neutron/lock
-[oslo_messaging_rabbit]
-amqp_durable_queues = true
-{policy}""" + self.authtoken('neutron') + self.authsect('nova', 'nova')
-            + 'endpoint_type = internal\n' + self.authsect('placement', 'placement')
-            + 'valid_interfaces = internal,public\n')
-        self.write('neutron/plugins/ml2/ml2_conf.ini', f"""[ml2]
-mechanism_drivers = ovn
-type_drivers = local,flat,vlan,geneve
-tenant_network_types = geneve
-extension_drivers = port_security
-overlay_ip_version = 4
-[ml2_type_geneve]
-vni_ranges = 1:4000
-max_header_size = 38
-[ml2_type_flat]
-flat_networks = public
-[ml2_type_vlan]
-# a flat network takes its physnet exclusively: the VLAN range lets admins create any
-# number of external networks on physnet "public" (provider:network_type vlan)
-network_vlan_ranges = public:100:999
-[securitygroup]
-enable_security_group = true
-[ovn]
-ovn_nb_connection = unix:{R}/ovnnb_db.sock
-ovn_sb_connection = unix:{R}/ovnsb_db.sock
-ovn_l3_scheduler = leastloaded
-ovn_metadata_enabled = false
-enable_distributed_floating_ip = false
-""")
-        self.write('neutron/uwsgi.ini', f"""[uwsgi]
-http-socket = 127.0.0.1:{P['neutron']}
-master = true
-processes = 1
-threads = 4
-enable-threads = true
-lazy-apps = true
-die-on-term = true
-thunder-lock = true
-buffer-size = 65535
-# plain http-socket breaks reused keep-alive connections: tell clients to close
-add-header = Connection: close
-# neutron's worker (ovsdbapp threads) ignores a graceful stop; default mercy is 60 s
-worker-reload-mercy = 3
-home = {V}
-pythonpath = {LIB}
-module = devcloud_wsgi:application
-env = DEVCLOUD_WSGI_APP=neutron.wsgi.api
-env = OS_NEUTRON_CONFIG_DIR={E}/neutron
-env = OS_NEUTRON_CONFIG_FILES=neutron.conf;plugins/ml2/ml2_conf.ini
-""")
+        self.write('neutron/neutron.conf', render(
+            'neutron.conf', nova_host=NOVA_HOST, logs=L, data=D, etc=E, rabbit_url=rabbit_url,
+            database=s.dburl('neutron'), oslo_policy=policy,
+            keystone_authtoken=self.authtoken('neutron'), nova=self.authsect('nova', 'nova'),
+            placement=self.authsect('placement', 'placement')))
+        self.write('neutron/plugins/ml2/ml2_conf.ini', render('ml2_conf.ini', run=R))
+        self.write('neutron/uwsgi.ini', render(
+            'neutron-uwsgi.ini', port=P['neutron'], venv=V, lib=LIB, etc=E))
 
-        self.write('mysql/my.cnf', f"""[mysqld]
-datadir = {D}/mysql
-socket = {R}/mysqld.sock
-pid-file = {R}/mysqld-self.pid
-log-error = {L}/mysqld.log
-skip-networking
-user = root
-innodb_buffer_pool_size = 64M
-innodb_log_file_size = 16M
-innodb_flush_log_at_trx_commit = 2
-max_connections = 500
-character-set-server = utf8mb4
-collation-server = utf8mb4_general_ci
-skip-name-resolve
-[client]
-socket = {R}/mysqld.sock
-""")
-        self.write('rabbit/rabbitmq.conf', f"""listeners.tcp.1 = 127.0.0.1:{P['rabbit']}
-loopback_users = none
-default_user = guest
-default_pass = guest
-""")
-        self.write('rabbit/enabled_plugins', '[].\n')
+        self.write('mysql/my.cnf', render('my.cnf', data=D, run=R, logs=L))
+        self.write('rabbit/rabbitmq.conf', render('rabbitmq.conf', port=P['rabbit']))
+        self.write('rabbit/enabled_plugins', render('rabbitmq-enabled_plugins'))
         self.write('devcloud.json', json.dumps(s.as_dict(), indent=1) + '\n')
         self.write_clouds_yaml()
 
     def write_clouds_yaml(self):
         s = self.s
-
-        def cloud(name, user, pw, project):
-            return f"""  {name}:
-    auth_type: password
-    auth:
-      auth_url: {s.auth_url}
-      username: {user}
-      password: {json.dumps(pw)}
-      project_name: {project}
-      user_domain_name: Default
-      project_domain_name: Default
-    region_name: {REGION}
-    interface: public
-    identity_api_version: 3
-"""
-        text = ('# devcloud (generated by devcloud/up)\n'
-                f'# export OS_CLIENT_CONFIG_FILE={s.state}/clouds.yaml OS_CLOUD=devcloud'
-                ' (or devcloud-demo)\nclouds:\n'
-                + cloud('devcloud', 'admin', s.admin_pw, 'admin')
-                + cloud('devcloud-demo', 'demo', s.demo_pw, 'demo'))
+        # passwords as JSON strings: valid YAML whatever characters they hold
+        text = render('clouds.yaml', state=s.state, auth_url=s.auth_url, region=REGION,
+                      admin_pw=json.dumps(s.admin_pw), demo_pw=json.dumps(s.demo_pw))
         p = s.state / 'clouds.yaml'
         if not p.exists() or p.read_text() != text:
             p.write_text(text)
