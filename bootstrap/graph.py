@@ -26,8 +26,9 @@ from typing import Any
 
 import networkx as nx
 
+from bootstrap.drivers.base import kinds
 from bootstrap.errors import Diagnostic
-from bootstrap.model import KINDS, Address, Manifest, Ref, Resource
+from bootstrap.model import Address, Manifest, Ref, Resource
 
 
 def _refs(value: Any, path: str = "") -> Iterator[tuple[str, Ref]]:
@@ -42,9 +43,6 @@ def _refs(value: Any, path: str = "") -> Iterator[tuple[str, Ref]]:
             yield from _refs(v, f"{path}[{i}]")
 
 
-def _order_key(address: Address) -> tuple:
-    rank = KINDS.index(address.kind) if address.kind in KINDS else len(KINDS)
-    return (rank, address.key)
 
 
 def build(manifest: Manifest) -> tuple[nx.DiGraph, list[Diagnostic]]:
@@ -182,4 +180,7 @@ def stages(g: nx.DiGraph) -> list[list[Address]]:
         generations = list(nx.topological_generations(walk_graph(g)))
     except nx.NetworkXUnfeasible:
         raise ValueError("the graph has a cycle; build() reported it") from None
-    return [sorted(gen, key=_order_key) for gen in generations]
+    rank = {kind: i for i, kind in enumerate(kinds())}
+    return [
+        sorted(gen, key=lambda a: (rank.get(a.kind, len(rank)), a.key)) for gen in generations
+    ]

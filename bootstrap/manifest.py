@@ -52,7 +52,7 @@ from yaml.scanner import Scanner
 from bootstrap import schema as schema_mod
 from bootstrap.drivers.base import Driver, registry
 from bootstrap.errors import Diagnostic, Source
-from bootstrap.model import DEFAULT_DOMAIN, KINDS, Address, Manifest, Ref, Resource, Secret
+from bootstrap.model import DEFAULT_DOMAIN, Address, Manifest, Ref, Resource, Secret
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_SECRET_FILE_BYTES = 1024 * 1024
@@ -627,7 +627,7 @@ class _Loader:
             for b in p.bad:
                 if len(b) >= 2:
                     bad_by_item[b[:2]].append(tuple(b[2:]))
-        for kind in KINDS:
+        for kind in self.drivers:
             section = f.root.get(kind)
             if not isinstance(section, YList):
                 continue
@@ -774,13 +774,14 @@ class _Loader:
 
     def key_order(self) -> list[str]:
         g = nx.DiGraph()
-        g.add_nodes_from(KINDS)
+        order = list(self.drivers)
+        g.add_nodes_from(order)
         for kind, drv in self.drivers.items():
             for f in drv.key_fields:
                 target = drv.references.get(f)
                 if target and target != kind:
                     g.add_edge(target, kind)
-        return list(nx.lexicographical_topological_sort(g, key=lambda k: (KINDS + (k,)).index(k)))
+        return list(nx.lexicographical_topological_sort(g, key=order.index))
 
     def name_of(self, it: _Item) -> str | None:
         value = it.spec.get(self.drivers[it.kind].key_fields[-1])
@@ -993,7 +994,7 @@ class _Loader:
         self.diags.sort(key=lambda d: _diag_order(d, order_of_file))
         if self.unusable:
             return None, self.diags
-        rank = {k: i for i, k in enumerate(KINDS)}
+        rank = {k: i for i, k in enumerate(self.drivers)}
         keyed = [it for it in self.items if it.address is not None and not it.duplicate]
         keyed.sort(key=lambda it: (rank.get(it.kind, len(rank)), order_of_file[it.file], it.index))
         manifest = Manifest(files=[f.display for f in self.files])

@@ -13,28 +13,6 @@ from typing import Any
 
 from bootstrap.errors import Source
 
-# Manifest sections in the order a reader expects them (identity, catalog, compute, network).
-KINDS: tuple[str, ...] = (
-    "domains",
-    "projects",
-    "roles",
-    "users",
-    "groups",
-    "role_assignments",
-    "regions",
-    "services",
-    "endpoints",
-    "images",
-    "flavors",
-    "keypairs",
-    "security_groups",
-    "networks",
-    "subnets",
-    "routers",
-    "floating_ips",
-    "servers",
-)
-
 DEFAULT_DOMAIN = "Default"
 MASK = "(sensitive)"
 
@@ -175,3 +153,13 @@ def mask_secrets(text: str, secrets: list[Secret]) -> str:
         if value and len(value) >= 3:
             text = text.replace(value, MASK)
     return text
+
+
+def __getattr__(name: str) -> Any:
+    # The kind order now lives in the drivers (bootstrap.drivers.base.kinds); this keeps
+    # `from bootstrap.model import KINDS` working until its last importers move over.
+    if name == "KINDS":
+        from bootstrap.drivers.base import kinds
+
+        return kinds()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,8 +26,6 @@ from urllib.parse import urlsplit
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
-from bootstrap.model import KINDS
-
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 BUNDLE = SCHEMA_DIR / "manifest.schema.json"
 PARTS = SCHEMA_DIR / "parts"
@@ -116,7 +114,9 @@ def build_bundle() -> dict[str, Any]:
             "description": "Manifest format version; optional, and 1 when given.",
         }
     }
-    for kind in KINDS:
+    from bootstrap.drivers.base import kinds
+
+    for kind in kinds():
         part = _read_json(PARTS / f"{kind}.schema.json")
         part = {k: v for k, v in part.items() if k not in ("$schema", "$comment")}
         defs[kind] = part

@@ -16,6 +16,9 @@ class DomainDriver(Driver):
     updatable = frozenset({"description", "enabled"})
     immutable = frozenset()
     ownership = "extra"
+    position = 10
+    needs_admin = True
+    needs_default_domain = True
 
     def observe(self, d) -> Observed:
         fields = {"name": d.name, "description": text(d.description), "enabled": d.enabled}

@@ -16,6 +16,9 @@ class EndpointDriver(Driver):
     immutable = frozenset()
     ownership = "extra"
     replace_is_destructive = False
+    position = 90
+    needs_admin = True
+    required_for_create = frozenset({"url"})
 
     def observe(self, e) -> Observed:
         fields = {

@@ -32,6 +32,9 @@ class FlavorDriver(Driver):
     # Servers keep running on a deleted flavor (they embed a copy): nothing is lost.
     replace_is_destructive = False
     ownership = None
+    position = 110
+    needs_admin = True
+    required_for_create = frozenset({"vcpus", "ram"})
 
     def observe(self, f: Any) -> Observed:
         info = f.to_dict()

@@ -26,6 +26,8 @@ class FloatingIPDriver(Driver):
     updatable = frozenset({"description", "server"})
     immutable = frozenset({"network", "address"})
     ownership = "tags"
+    position = 170
+    required_for_create = frozenset({"network"})
 
     def observe(self, f, server=None) -> Observed:
         details = f.port_details or {}

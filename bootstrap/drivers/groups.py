@@ -15,6 +15,9 @@ class GroupDriver(Driver):
     updatable = frozenset({"description", "members"})
     immutable = frozenset()
     ownership = "extra"
+    position = 50
+    needs_admin = True
+    needs_default_domain = True
 
     def observe(self, g, members=None) -> Observed:
         fields = {

@@ -30,6 +30,9 @@ class ImageDriver(Driver):
     )
     immutable = frozenset({"source", "checksum", "disk_format", "container_format"})
     ownership = "property"
+    position = 100
+    admin_fields = {"visibility": ("public",)}
+    required_for_create = frozenset({"source", "disk_format"})
 
     # --- pure -----------------------------------------------------------------------
     def observe(self, img: Any) -> Observed:

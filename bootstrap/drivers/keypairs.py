@@ -45,6 +45,7 @@ class KeypairDriver(Driver):
     # Servers keep the key they were booted with; only future boots get the new one.
     replace_is_destructive = False
     ownership = None
+    position = 120
 
     @classmethod
     def natural_key(cls, spec: dict[str, Any]) -> tuple[str, ...]:

@@ -28,6 +28,8 @@ class NetworkDriver(Driver):
     )
     immutable = frozenset({"provider"})
     ownership = "tags"
+    position = 140
+    admin_fields = {"provider": None, "external": (True,), "shared": (True,)}
 
     def observe(self, n) -> Observed:
         fields = {

@@ -17,6 +17,9 @@ class ProjectDriver(Driver):
     updatable = frozenset({"description", "enabled", "tags"})
     immutable = frozenset({"parent"})
     ownership = "extra"
+    position = 20
+    needs_admin = True
+    needs_default_domain = True
 
     def observe(self, p) -> Observed:
         parent = attr(p, "parent_id", None)

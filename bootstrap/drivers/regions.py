@@ -15,6 +15,8 @@ class RegionDriver(Driver):
     updatable = frozenset({"description"})
     immutable = frozenset({"parent"})
     ownership = "extra"
+    position = 70
+    needs_admin = True
 
     def observe(self, r) -> Observed:
         fields = {

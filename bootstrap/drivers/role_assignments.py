@@ -28,6 +28,9 @@ class RoleAssignmentDriver(Driver):
     updatable = frozenset()
     immutable = frozenset()
     replace_is_destructive = False
+    position = 60
+    needs_admin = True
+    needs_default_domain = True
 
     @classmethod
     def natural_key(cls, spec):

@@ -14,6 +14,9 @@ class RoleDriver(Driver):
     updatable = frozenset({"description"})
     immutable = frozenset()
     ownership = "extra"
+    position = 30
+    needs_admin = True
+    needs_default_domain = True
 
     def observe(self, r) -> Observed:
         fields = {

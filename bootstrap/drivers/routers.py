@@ -61,6 +61,8 @@ class RouterDriver(Driver):
     immutable = frozenset()
     ownership = "tags"
     replace_is_destructive = False
+    position = 160
+    admin_fields = {"external_gateway.enable_snat": None}
 
     def observe(self, r, ports) -> Observed:
         subnets = {ip["subnet_id"] for p in ports for ip in (p.fixed_ips or [])}

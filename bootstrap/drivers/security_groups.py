@@ -232,6 +232,7 @@ class SecurityGroupDriver(Driver):
     immutable = frozenset()
     ownership = "tags"
     replace_is_destructive = False
+    position = 130
 
     # -- pure ------------------------------------------------------------------------
     def normalise(self, field_name, value):

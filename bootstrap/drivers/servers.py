@@ -105,6 +105,8 @@ class ServerDriver(Driver):
     path_fields = {"known_hosts": "write"}
     item_shorthand = {"networks[]": "network"}
     ownership = "tags"
+    position = 180
+    required_for_create = frozenset({"flavor"})
 
     # --- pure -----------------------------------------------------------------------
     def observe(self, s: Any) -> Observed:

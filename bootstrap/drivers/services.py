@@ -14,6 +14,9 @@ class ServiceDriver(Driver):
     updatable = frozenset({"type", "description", "enabled"})
     immutable = frozenset()
     ownership = "extra"
+    position = 80
+    needs_admin = True
+    required_for_create = frozenset({"type"})
 
     def observe(self, s) -> Observed:
         fields = {

@@ -51,6 +51,8 @@ class SubnetDriver(Driver):
     )
     immutable = frozenset({"network", "cidr", "ip_version"})
     ownership = "tags"
+    position = 150
+    required_for_create = frozenset({"network", "cidr"})
 
     def observe(self, s) -> Observed:
         fields = {

@@ -20,6 +20,9 @@ class UserDriver(Driver):
     warn_inline_secret = frozenset({"password"})
     write_only = frozenset({"update_password"})
     ownership = "extra"
+    position = 40
+    needs_admin = True
+    needs_default_domain = True
 
     def observe(self, u) -> Observed:
         fields = {
