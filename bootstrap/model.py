@@ -112,6 +112,18 @@ def iter_refs(value: Any) -> Iterator[Ref]:
             yield from iter_refs(v)
 
 
+def ref_paths(value: Any, path: str = "") -> Iterator[tuple[str, Ref]]:
+    """(spec path, Ref) for every reference in a spec: "networks[0].network"."""
+    if isinstance(value, Ref):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from ref_paths(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from ref_paths(v, f"{path}[{i}]")
+
+
 def iter_secrets(value: Any) -> Iterator[Secret]:
     if isinstance(value, Secret):
         yield value

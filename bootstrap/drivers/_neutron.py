@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from bootstrap.model import Address
+from bootstrap.model import Address, Manifest, Ref, Resource
 from bootstrap.plan import Observed
 
 # Neutron has no free-form attributes, but every standard-attribute resource (networks,
@@ -109,3 +109,13 @@ def create_attrs(
         if f in desired:
             attrs[attr] = desired[f]
     return attrs
+
+
+def subnets_by_network(manifest: Manifest) -> dict[Address, list[Resource]]:
+    """The manifest's subnets by the address of their network."""
+    out: dict[Address, list[Resource]] = {}
+    for s in manifest.of_kind("subnets"):
+        net = s.spec.get("network")
+        if isinstance(net, Ref):
+            out.setdefault(net.address, []).append(s)
+    return out

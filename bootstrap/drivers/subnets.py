@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
 
-from bootstrap.drivers._neutron import cidr, ip, is_managed, mark, text
+from bootstrap.drivers._neutron import cidr, ip, is_managed, mark, subnets_by_network, text
 from bootstrap.drivers._neutron import project_scoped_address as _scoped_address
 from bootstrap.drivers.base import Driver
+from bootstrap.model import Address, Manifest, ref_paths
 from bootstrap.plan import Observed
 
 # Manifest field -> openstacksdk attribute (the rest have the same name).
@@ -53,6 +55,19 @@ class SubnetDriver(Driver):
     ownership = "tags"
     position = 150
     required_for_create = frozenset({"network", "cidr"})
+
+    @classmethod
+    def implicit_dependencies(cls, manifest: Manifest) -> Iterator[tuple[Address, Address, str]]:
+        # A port on a network needs an address: whatever attaches to a network (server
+        # NICs, router gateways, floating IPs) waits for the network's subnets.
+        subnets_of = subnets_by_network(manifest)
+        for r in manifest:
+            if r.kind == cls.kind:
+                continue
+            for path, ref in ref_paths(r.spec):
+                for s in subnets_of.get(ref.address, []):
+                    if r.absent or not s.absent:
+                        yield s.address, r.address, f"{path} (subnet of {ref.address})"
 
     def observe(self, s) -> Observed:
         fields = {
