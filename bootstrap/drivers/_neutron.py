@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bootstrap.model import Address, Manifest, Ref, Resource
 from bootstrap.plan import Observed
+
+if TYPE_CHECKING:
+    from bootstrap.manifest.checks import Checker
 
 # Neutron has no free-form attributes, but every standard-attribute resource (networks,
 # subnets, routers, security groups, floating IPs) takes tags: the --prune marker.
@@ -119,3 +122,10 @@ def subnets_by_network(manifest: Manifest) -> dict[Address, list[Resource]]:
         if isinstance(net, Ref):
             out.setdefault(net.address, []).append(s)
     return out
+
+
+def check_external_network(c: Checker, path: tuple) -> None:
+    """A gateway or floating IP needs a network not declared internal."""
+    net = c.target(c.get(path))
+    if net is not None and net.spec.get("external") is False:
+        c.error(path, f"{net.address} is declared with external: false")

@@ -9,14 +9,25 @@ on another server: it is then (re)attached, in place.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from bootstrap import known_hosts
 from bootstrap.cloud import classify
-from bootstrap.drivers._neutron import ip, is_managed, mark, subnets_by_network, text
+from bootstrap.drivers._neutron import (
+    check_external_network,
+    ip,
+    is_managed,
+    mark,
+    subnets_by_network,
+    text,
+)
 from bootstrap.drivers.base import Driver
 from bootstrap.errors import CloudError, NotFound
 from bootstrap.model import Address, Manifest, Ref, Resource
 from bootstrap.plan import UNKNOWN, Observed
+
+if TYPE_CHECKING:
+    from bootstrap.manifest.checks import Checker
 
 
 class FloatingIPDriver(Driver):
@@ -55,6 +66,10 @@ class FloatingIPDriver(Driver):
                         if fip.absent or not router.absent:
                             why = f"server (routed by {router.address})"
                             yield router.address, fip.address, why
+
+    @classmethod
+    def check(cls, c: Checker) -> None:
+        check_external_network(c, ("network",))
 
     def observe(self, f, server=None) -> Observed:
         details = f.port_details or {}

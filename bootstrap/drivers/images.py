@@ -9,13 +9,16 @@ uploading again. Marker for --prune: the property managed_by=openstack-bootstrap
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bootstrap.drivers import _glance as g
 from bootstrap.drivers.base import Driver
 from bootstrap.errors import Diagnostic, ManifestError, ResourceFailed
 from bootstrap.model import Address
 from bootstrap.plan import Observed
+
+if TYPE_CHECKING:
+    from bootstrap.manifest.checks import Checker
 
 DATA_FIELDS = ("source", "checksum")
 
@@ -33,6 +36,15 @@ class ImageDriver(Driver):
     position = 100
     admin_fields = {"visibility": ("public",)}
     required_for_create = frozenset({"source", "disk_format"})
+
+    @classmethod
+    def check(cls, c: Checker) -> None:
+        url = c.get(("source", "url"))
+        if isinstance(url, str) and url.startswith("http:") and "checksum" not in c.spec:
+            c.warn(
+                ("source", "url"),
+                "image downloaded over plain http without a checksum; use https or add checksum",
+            )
 
     # --- pure -----------------------------------------------------------------------
     def observe(self, img: Any) -> Observed:

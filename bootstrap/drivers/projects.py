@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bootstrap.cloud import classify
 from bootstrap.drivers._keystone import attr, is_managed, marker, text
 from bootstrap.drivers.base import Driver
 from bootstrap.errors import Forbidden
 from bootstrap.model import Address
 from bootstrap.plan import Observed
+
+if TYPE_CHECKING:
+    from bootstrap.manifest.checks import Checker
 
 
 class ProjectDriver(Driver):
@@ -20,6 +25,20 @@ class ProjectDriver(Driver):
     position = 20
     needs_admin = True
     needs_default_domain = True
+
+    @classmethod
+    def check(cls, c: Checker) -> None:
+        parent = c.target(c.spec.get("parent"))
+        if parent is None:
+            return
+        mine = c.scope(c.spec.get("domain"), "domain")
+        theirs = c.scope(parent.spec.get("domain"), "domain")
+        if mine is not None and theirs is not None and mine != theirs:
+            c.error(
+                ("parent",),
+                f"parent {parent.address} is in domain '{theirs.name}', not '{mine.name}'; "
+                "Keystone needs a parent in the same domain",
+            )
 
     def observe(self, p) -> Observed:
         parent = attr(p, "parent_id", None)

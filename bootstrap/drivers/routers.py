@@ -8,8 +8,10 @@ in-place update of the router.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 from bootstrap.drivers._neutron import (
+    check_external_network,
     create_attrs,
     drop_none,
     follow_up,
@@ -21,6 +23,9 @@ from bootstrap.drivers._neutron import (
 from bootstrap.drivers._neutron import project_scoped_address as _scoped_address
 from bootstrap.drivers.base import Driver, contains_unknown
 from bootstrap.plan import Observed
+
+if TYPE_CHECKING:
+    from bootstrap.manifest.checks import Checker
 
 # Port owners of router interfaces (legacy, DVR and HA routers).
 INTERFACE_OWNERS = (
@@ -63,6 +68,10 @@ class RouterDriver(Driver):
     replace_is_destructive = False
     position = 160
     admin_fields = {"external_gateway.enable_snat": None}
+
+    @classmethod
+    def check(cls, c: Checker) -> None:
+        check_external_network(c, ("external_gateway", "network"))
 
     def observe(self, r, ports) -> Observed:
         subnets = {ip["subnet_id"] for p in ports for ip in (p.fixed_ips or [])}

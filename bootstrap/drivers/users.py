@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bootstrap.drivers._keystone import attr, is_managed, marker, text
 from bootstrap.drivers.base import Driver
 from bootstrap.model import Address
 from bootstrap.plan import Observed
+
+if TYPE_CHECKING:
+    from bootstrap.manifest.checks import Checker
 
 PASSWORD_DIFFERS = "(differs)"
 
@@ -23,6 +28,11 @@ class UserDriver(Driver):
     position = 40
     needs_admin = True
     needs_default_domain = True
+
+    @classmethod
+    def check(cls, c: Checker) -> None:
+        if c.spec.get("update_password") == "always" and not c.written("password"):
+            c.warn(("update_password",), "update_password: always without a password has no effect")
 
     def observe(self, u) -> Observed:
         fields = {

@@ -13,8 +13,8 @@ from typing import Any
 from bootstrap import schema as schema_mod
 from bootstrap.drivers.base import Driver, registry
 from bootstrap.errors import Diagnostic, Source
+from bootstrap.manifest.checks import Checker
 from bootstrap.manifest.refs import References
-from bootstrap.manifest.semantics import Semantics
 from bootstrap.manifest.specs import File, Item, Site, record_sources, set_at, walk
 from bootstrap.manifest.yaml import YList, YMap, line_col, locate, parse_yaml, plain
 from bootstrap.model import Manifest, Resource, Secret
@@ -319,12 +319,9 @@ class Loader:
             self.refs.key(it)
         for it in self.items:
             self.refs.resolve_rest(it)
-        semantics = Semantics(self)
         for it in self.items:
             self.refs.check_absent_targets(it)
-            check = getattr(semantics, f"check_{it.kind}", None)
-            if check is not None:
-                check(it)
+            self.drivers[it.kind].check(Checker(it, self.refs, self.error, self.warn))
         self.report_schema_problems()
         self.finish_diagnostics()
         order_of_file = {f.display: i for i, f in enumerate(self.files)}
