@@ -285,12 +285,3 @@ def add_addresses(cloud: Cloud, server: Address, server_id: str, addresses: Iter
             )
         reg.keys[server_id] = keys
     return update_file(path, addresses, keys, reg.lock)
-
-
-def remove_addresses(cloud: Cloud, server: Address, addresses: Iterable[str]) -> bool:
-    """Drop entries of addresses a server no longer has (e.g. a released floating IP)."""
-    reg = registry(cloud)
-    path = reg.paths.get(server)
-    if path is None or not os.path.exists(path):
-        return False
-    return update_file(path, addresses, [], reg.lock)

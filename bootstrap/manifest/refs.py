@@ -67,8 +67,16 @@ class References:
         if ok:
             try:
                 address = drv.address(it.spec)
-            except Exception:  # noqa: BLE001  (a spec broken in a way the schema reported)
-                address = None
+            except (KeyError, TypeError, AttributeError, StopIteration) as exc:
+                # Only a schema-reported spec may fail here (reported already); on a spec
+                # the schema accepted it is a bug in the natural key, never to be hidden.
+                if not it.bad:
+                    self.error(
+                        f"internal error: cannot compute the natural key of this "
+                        f"{singular(it.kind)} ({type(exc).__name__}: {exc}); please report it",
+                        it.node.start,
+                        it,
+                    )
         name = self.name_of(it)
         if address is None:
             if name:

@@ -330,3 +330,16 @@ def test_seed_acme_needs_its_password_variable():
     (d,) = diags
     assert "ACME_ADMIN_PASSWORD" in d.summary and d.address == "users.acme-admin"
     assert d.source.line > 1
+
+
+def test_a_failing_natural_key_is_reported_not_dropped(tmp_path, monkeypatch):
+    from bootstrap.drivers.regions import RegionDriver
+
+    def broken(cls, spec):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(RegionDriver, "natural_key", classmethod(broken))
+    m, diags = load_text(tmp_path, "regions:\n  - id: RegionTwo\n")
+    (d,) = diags
+    assert d.is_error and d.source.line == 2 and d.address == "regions[0]"
+    assert "internal error: cannot compute the natural key of this region" in d.summary
