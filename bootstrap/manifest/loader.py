@@ -15,7 +15,7 @@ from bootstrap.drivers.base import Driver, registry
 from bootstrap.errors import Diagnostic, Source
 from bootstrap.manifest.checks import Checker
 from bootstrap.manifest.refs import References
-from bootstrap.manifest.specs import File, Item, Site, record_sources, set_at, walk
+from bootstrap.manifest.specs import File, Item, Site, record_sources, set_at, singular, walk
 from bootstrap.manifest.yaml import YList, YMap, line_col, locate, parse_yaml, plain
 from bootstrap.model import Manifest, Resource, Secret
 
@@ -322,6 +322,7 @@ class Loader:
         for it in self.items:
             self.refs.check_absent_targets(it)
             self.drivers[it.kind].check(Checker(it, self.refs, self.error, self.warn))
+            self.check_creatable(it)
         self.report_schema_problems()
         self.finish_diagnostics()
         order_of_file = {f.display: i for i, f in enumerate(self.files)}
@@ -337,6 +338,26 @@ class Loader:
                 it.address, it.spec, it.state, it.node.start, dict(it.sources), it.managed
             )
         return manifest, self.diags
+
+    def check_creatable(self, it: Item) -> None:
+        """Warn when a managed resource could not be created: fine if it already exists
+        (an image adopted by name), so only the plan, which knows, can make it an error.
+        A field written but unusable was reported already."""
+        if it.state != "present" or not it.managed or it.address is None or it.duplicate:
+            return
+        drv = self.drivers[it.kind]
+        missing = [
+            f
+            for f in sorted(drv.required_for_create)
+            if f not in it.node
+        ]
+        if missing:
+            self.warn(
+                f"{singular(it.kind)} {it.address.name} cannot be created without "
+                f"{' and '.join(missing)}; fine if it already exists (managed: false says it must)",
+                it.node.start,
+                it,
+            )
 
     def report_schema_problems(self) -> None:
         by_pos = {(it.file, it.kind, it.index): it for it in self.items}
