@@ -79,6 +79,7 @@ class Driver:
 
     @classmethod
     def missing_for_create(cls, resource: Resource) -> list[str]:
+        """The required_for_create fields a resource lacks (a plan creating it must fail)."""
         return sorted(f for f in cls.required_for_create if resource.spec.get(f) is None)
 
     @classmethod

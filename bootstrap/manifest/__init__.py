@@ -15,7 +15,9 @@ Steps, each collecting diagnostics instead of stopping:
    before networks before subnets ...), so every address is known before other references
    are resolved; a duplicate natural key is an error naming both places.
 6. References: by name, qualified when needed, preferring the referrer's own scope.
-7. Semantic checks no schema can express (CIDRs and pools, port ranges, public keys ...).
+7. Semantic checks no schema can express (CIDRs and pools, port ranges, public keys ...):
+   each kind's driver implements them as `check` (see checks.py).
+8. A warning for a managed resource lacking what its create needs (`required_for_create`).
 """
 
 from bootstrap.manifest.loader import load
