@@ -31,10 +31,6 @@ from bootstrap.probes import Probe, run_probes
 if TYPE_CHECKING:
     from bootstrap.apply import ApplyContext, ApplyResult
 
-IDENTITY_KINDS = frozenset({"domains", "projects", "roles", "users", "groups", "role_assignments"})
-# Kinds whose writes need the cloud's admin role under the default policies.
-ADMIN_KINDS = IDENTITY_KINDS | {"regions", "services", "endpoints", "flavors"}
-
 
 @dataclass
 class Loaded:
@@ -62,8 +58,10 @@ def instantiate_drivers() -> dict[str, Driver]:
 
 def kinds_to_read(manifest: Manifest, drivers: dict[str, Driver], prune: bool) -> list[str]:
     kinds = {r.kind for r in manifest}
-    if kinds & IDENTITY_KINDS or any(
-        "domain" in drivers[k].key_fields for k in kinds if k in drivers
+    if any(
+        drivers[k].needs_default_domain or "domain" in drivers[k].key_fields
+        for k in kinds
+        if k in drivers
     ):
         kinds.add("domains")  # to know the Default domain's id
     if prune:
@@ -135,14 +133,31 @@ def plan(
 
 def preflight(cloud: Cloud, plan_: Plan) -> None:
     """Fail before the first write when the credentials obviously cannot do the plan."""
-    needs_admin = sorted(
-        {c.address.kind for c in plan_.changes if c.is_change and c.address.kind in ADMIN_KINDS}
-    )
-    if needs_admin and "admin" not in cloud.roles:
+    if "admin" in cloud.roles:
+        return
+    drivers = registry()
+    changes = [c for c in plan_.changes if c.is_change and c.address.kind in drivers]
+    needs_admin = sorted({c.address.kind for c in changes if drivers[c.address.kind].needs_admin})
+    roles = f"the token in use has roles: {', '.join(sorted(cloud.roles)) or 'none'}"
+    if needs_admin:
         raise PreflightError(
             "the plan changes " + ", ".join(needs_admin) + " which needs the admin role; "
-            f"the token in use has roles: {', '.join(sorted(cloud.roles)) or 'none'}. "
-            "Nothing was changed."
+            f"{roles}. Nothing was changed."
+        )
+    admin_fields: list[str] = []
+    for c in changes:
+        if c.resource is None or c.action is Action.DELETE:
+            continue
+        # A create (or the create half of a replace) sends every field; an update only
+        # the changed ones.
+        fresh = c.action in (Action.CREATE, Action.REPLACE)
+        changed = None if fresh else {d.field for d in c.fields}
+        paths = drivers[c.address.kind].admin_fields_in(c.resource.spec, changed)
+        admin_fields += [f"{c.address}.{p}" for p in paths]
+    if admin_fields:
+        raise PreflightError(
+            "the plan sets " + ", ".join(admin_fields) + ", which the default policy "
+            f"reserves to the admin role; {roles}. Nothing was changed."
         )
 
 

@@ -21,30 +21,11 @@ each other's parents, is an error naming the cycle.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import networkx as nx
 
+from bootstrap.drivers.base import kinds, registry
 from bootstrap.errors import Diagnostic
-from bootstrap.model import KINDS, Address, Manifest, Ref, Resource
-
-
-def _refs(value: Any, path: str = "") -> Iterator[tuple[str, Ref]]:
-    """(spec path, Ref) for every reference in a spec."""
-    if isinstance(value, Ref):
-        yield path, value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _refs(v, f"{path}.{k}" if path else str(k))
-    elif isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            yield from _refs(v, f"{path}[{i}]")
-
-
-def _order_key(address: Address) -> tuple:
-    rank = KINDS.index(address.kind) if address.kind in KINDS else len(KINDS)
-    return (rank, address.key)
+from bootstrap.model import Address, Manifest, Resource, ref_paths
 
 
 def build(manifest: Manifest) -> tuple[nx.DiGraph, list[Diagnostic]]:
@@ -53,7 +34,7 @@ def build(manifest: Manifest) -> tuple[nx.DiGraph, list[Diagnostic]]:
     for r in manifest:
         g.add_node(r.address, resource=r, state=r.state)
     for r in manifest:
-        for path, ref in _refs(r.spec):
+        for path, ref in ref_paths(r.spec):
             dep = ref.address
             if dep in manifest.builtins or dep not in g:
                 continue  # builtins are not nodes; unknown targets were reported by the loader
@@ -61,64 +42,15 @@ def build(manifest: Manifest) -> tuple[nx.DiGraph, list[Diagnostic]]:
                 continue  # a rule naming its own group: created after the group, not before
             if not g.has_edge(dep, r.address):
                 g.add_edge(dep, r.address, field=path, implicit=False)
-    for dep, dependent, why in _implicit(manifest):
-        if dep != dependent and not g.has_edge(dep, dependent):
-            g.add_edge(dep, dependent, field=why, implicit=True)
+    # Dependencies no reference spells out, each declared by the driver that knows why.
+    # None goes from an absent resource to a present one: a subnet being deleted does not
+    # hold up what uses the network's other subnets (but a server being deleted goes
+    # before the subnet being deleted).
+    for driver in registry().values():
+        for dep, dependent, why in driver.implicit_dependencies(manifest):
+            if dep != dependent and not g.has_edge(dep, dependent):
+                g.add_edge(dep, dependent, field=why, implicit=True)
     return g, _cycles(g, manifest)
-
-
-def _implicit(manifest: Manifest) -> Iterator[tuple[Address, Address, str]]:
-    """Dependencies no reference spells out. None from an absent resource to a present one:
-    a subnet being deleted does not hold up what uses the network's other subnets (but a
-    server being deleted goes before the subnet being deleted)."""
-    subnets_of: dict[Address, list[Resource]] = {}
-    for s in manifest.of_kind("subnets"):
-        net = s.spec.get("network")
-        if isinstance(net, Ref):
-            subnets_of.setdefault(net.address, []).append(s)
-    # A port on a network needs an address: whatever attaches to a network (server NICs,
-    # router gateways, floating IPs) waits for the network's subnets.
-    for r in manifest:
-        if r.kind == "subnets":
-            continue
-        for path, ref in _refs(r.spec):
-            for s in subnets_of.get(ref.address, []):
-                if r.absent or not s.absent:
-                    yield s.address, r.address, f"{path} (subnet of {ref.address})"
-    # A floating IP can only be associated once a router joins the server's subnet to the
-    # external network: it waits for routers with an interface on the server's subnets.
-    routers_on: dict[Address, list[Resource]] = {}
-    for router in manifest.of_kind("routers"):
-        for iface in router.spec.get("interfaces") or []:
-            if isinstance(iface, Ref):
-                routers_on.setdefault(iface.address, []).append(router)
-    for fip in manifest.of_kind("floating_ips"):
-        server_ref = fip.spec.get("server")
-        server = manifest.get(server_ref.address) if isinstance(server_ref, Ref) else None
-        if server is None:
-            continue
-        for item in server.spec.get("networks") or []:
-            net = item.get("network") if isinstance(item, dict) else None
-            if not isinstance(net, Ref):
-                continue
-            for s in subnets_of.get(net.address, []):
-                for router in routers_on.get(s.address, []):
-                    if fip.absent or not router.absent:
-                        yield router.address, fip.address, f"server (routed by {router.address})"
-
-
-    # Nova boots a server in the project of the token: the tool scopes a token to the
-    # server's project, which needs the role assignments the manifest gives on it first.
-    grants_on: dict[Address, list[Resource]] = {}
-    for grant in manifest.of_kind("role_assignments"):
-        target = grant.spec.get("project")
-        if isinstance(target, Ref) and not grant.absent:
-            grants_on.setdefault(target.address, []).append(grant)
-    for server in manifest.of_kind("servers"):
-        project = server.spec.get("project")
-        if isinstance(project, Ref) and not server.absent:
-            for grant in grants_on.get(project.address, []):
-                yield grant.address, server.address, f"project (a token for {project.address})"
 
 
 def _source_key(r: Resource, files: list[str]) -> tuple:
@@ -192,4 +124,7 @@ def stages(g: nx.DiGraph) -> list[list[Address]]:
         generations = list(nx.topological_generations(walk_graph(g)))
     except nx.NetworkXUnfeasible:
         raise ValueError("the graph has a cycle; build() reported it") from None
-    return [sorted(gen, key=_order_key) for gen in generations]
+    rank = {kind: i for i, kind in enumerate(kinds())}
+    return [
+        sorted(gen, key=lambda a: (rank.get(a.kind, len(rank)), a.key)) for gen in generations
+    ]

@@ -13,28 +13,6 @@ from typing import Any
 
 from bootstrap.errors import Source
 
-# Manifest sections in the order a reader expects them (identity, catalog, compute, network).
-KINDS: tuple[str, ...] = (
-    "domains",
-    "projects",
-    "roles",
-    "users",
-    "groups",
-    "role_assignments",
-    "regions",
-    "services",
-    "endpoints",
-    "images",
-    "flavors",
-    "keypairs",
-    "security_groups",
-    "networks",
-    "subnets",
-    "routers",
-    "floating_ips",
-    "servers",
-)
-
 DEFAULT_DOMAIN = "Default"
 MASK = "(sensitive)"
 
@@ -134,6 +112,18 @@ def iter_refs(value: Any) -> Iterator[Ref]:
             yield from iter_refs(v)
 
 
+def ref_paths(value: Any, path: str = "") -> Iterator[tuple[str, Ref]]:
+    """(spec path, Ref) for every reference in a spec: "networks[0].network"."""
+    if isinstance(value, Ref):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from ref_paths(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from ref_paths(v, f"{path}[{i}]")
+
+
 def iter_secrets(value: Any) -> Iterator[Secret]:
     if isinstance(value, Secret):
         yield value
@@ -175,3 +165,4 @@ def mask_secrets(text: str, secrets: list[Secret]) -> str:
         if value and len(value) >= 3:
             text = text.replace(value, MASK)
     return text
+

@@ -334,6 +334,9 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+CREATING = (Action.CREATE, Action.REPLACE)
+
+
 def make_plan(
     manifest: Manifest,
     graph: nx.DiGraph,
@@ -376,6 +379,17 @@ def make_plan(
             )
             continue
         change = driver.diff(resource, live, resolver, facts or {})
+        missing = driver.missing_for_create(resource) if change.action in CREATING else []
+        if missing:
+            diagnostics.append(
+                Diagnostic(
+                    "error",
+                    f"cannot be created without {' and '.join(missing)} "
+                    "(it does not exist in the cloud)",
+                    address=str(address),
+                    source=resource.source,
+                )
+            )
         if change.action in (Action.CREATE, Action.REPLACE):
             # What refers to it gets the new id at apply: a Pending in its steps.
             resolver.will_change(address)

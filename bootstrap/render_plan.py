@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from bootstrap.apply import FAILED, ApplyResult, skipped_by
-from bootstrap.model import KINDS, MASK
+from bootstrap.drivers.base import kinds
+from bootstrap.model import MASK
 from bootstrap.plan import Action, Change, FieldDiff, Plan
 
 STYLE = {
@@ -79,7 +80,7 @@ def summary_line(plan: Plan) -> str:
 
 def review_order(changes: list[Change]) -> list[Change]:
     """Manifest section order, then address: stable, and how a reviewer reads a manifest."""
-    rank = {k: i for i, k in enumerate(KINDS)}
+    rank = {k: i for i, k in enumerate(kinds())}
     return sorted(changes, key=lambda c: (rank.get(c.address.kind, 99), str(c.address)))
 
 

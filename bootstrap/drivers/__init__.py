@@ -1,22 +1,4 @@
-"""One module per resource kind; importing this package registers every driver."""
+"""One module per resource kind, found by scanning this package (see base.registry).
 
-from bootstrap.drivers import (  # noqa: F401
-    domains,
-    endpoints,
-    flavors,
-    floating_ips,
-    groups,
-    images,
-    keypairs,
-    networks,
-    projects,
-    regions,
-    role_assignments,
-    roles,
-    routers,
-    security_groups,
-    servers,
-    services,
-    subnets,
-    users,
-)
+Modules starting with "_" are shared helpers (one per OpenStack service), not kinds.
+"""

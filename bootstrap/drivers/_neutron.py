@@ -10,11 +10,14 @@ lost and that apply finds again by its re-read still gets its tag from the next 
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from bootstrap.drivers.base import Driver
-from bootstrap.model import Address
+from bootstrap.model import Address, Manifest, Ref, Resource
 from bootstrap.plan import MapDelta, Observed, SetDelta, Step
+
+if TYPE_CHECKING:
+    from bootstrap.manifest.checks import Checker
 
 # Neutron has no free-form attributes, but every standard-attribute resource (networks,
 # subnets, routers, security groups, floating IPs) takes tags: the --prune marker.
@@ -208,3 +211,20 @@ class NeutronDriver(Driver):
 
     def delete(self, cloud, observed, ctx):
         getattr(cloud.network, f"delete_{self.noun}")(observed.id, ignore_missing=False)
+
+
+def subnets_by_network(manifest: Manifest) -> dict[Address, list[Resource]]:
+    """The manifest's subnets by the address of their network."""
+    out: dict[Address, list[Resource]] = {}
+    for s in manifest.of_kind("subnets"):
+        net = s.spec.get("network")
+        if isinstance(net, Ref):
+            out.setdefault(net.address, []).append(s)
+    return out
+
+
+def check_external_network(c: Checker, path: tuple) -> None:
+    """A gateway or floating IP needs a network not declared internal."""
+    net = c.target(c.get(path))
+    if net is not None and net.spec.get("external") is False:
+        c.error(path, f"{net.address} is declared with external: false")

@@ -8,10 +8,14 @@ everything else is a pure function of desired and observed state.
 
 from __future__ import annotations
 
+import functools
+import importlib
+import pkgutil
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bootstrap.errors import AmbiguousResource
-from bootstrap.model import DEFAULT_DOMAIN, MASK, Address, Ref, Resource, Secret
+from bootstrap.model import DEFAULT_DOMAIN, MASK, Address, Manifest, Ref, Resource, Secret
 from bootstrap.plan import (
     Action,
     Change,
@@ -28,24 +32,16 @@ from bootstrap.plan import (
 if TYPE_CHECKING:
     from bootstrap.apply import ApplyContext
     from bootstrap.cloud import Cloud
+    from bootstrap.manifest.checks import Checker
     from bootstrap.probes import Facts, Probe
 
 _REGISTRY: dict[str, type[Driver]] = {}
 
 
 def registry() -> dict[str, type[Driver]]:
-    """Every registered driver class by kind (imports all driver modules first)."""
-    import bootstrap.drivers  # noqa: F401  (imports every kind module)
-
-    return dict(_REGISTRY)
-
-
-
-def kinds() -> tuple[str, ...]:
-    """Every kind, in the order a reader expects them (and creates run)."""
-    from bootstrap.model import KINDS
-
-    return tuple(k for k in KINDS if k in registry())
+    """Every registered driver class by kind, in manifest order (imports all drivers)."""
+    _import_drivers()
+    return {cls.kind: cls for cls in sorted(_REGISTRY.values(), key=lambda c: c.position)}
 
 
 class Driver:
@@ -72,6 +68,46 @@ class Driver:
     # Defaults filled into list items (items are values compared whole, unlike resource
     # fields, which stay unmanaged when left out).
     item_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    # Where the kind's section comes in the manifest, plans and the published schema
+    # (identity, catalog, compute, network); also breaks ties in the walk order.
+    position: ClassVar[int]
+    # Writes need the admin role under the services' default policies.
+    needs_admin: ClassVar[bool] = False
+    # Planning needs the Default domain's live id (a Keystone kind scoped by domain).
+    needs_default_domain: ClassVar[bool] = False
+    # Fields (dotted spec paths) the default policies reserve to admins even where the
+    # kind itself is not: path -> the values that need admin, or None for any value.
+    admin_fields: ClassVar[dict[str, tuple[Any, ...] | None]] = {}
+    # Fields a create cannot do without; an existing resource may leave them out.
+    required_for_create: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def implicit_dependencies(cls, manifest: Manifest) -> Iterator[tuple[Address, Address, str]]:
+        """(dependency, dependent, why) for what no reference spells out (see graph.py)."""
+        return iter(())
+
+    @classmethod
+    def check(cls, checker: Checker) -> None:
+        """Semantic checks no schema can express, on one resource's accepted fields."""
+
+    @classmethod
+    def missing_for_create(cls, resource: Resource) -> list[str]:
+        """The required_for_create fields a resource lacks (a plan creating it must fail)."""
+        return sorted(f for f in cls.required_for_create if resource.spec.get(f) is None)
+
+    @classmethod
+    def admin_fields_in(cls, spec: dict[str, Any], fields: set[str] | None = None) -> list[str]:
+        """The admin-only fields a spec sets (only those among `fields`, when given)."""
+        found = []
+        for path, values in cls.admin_fields.items():
+            if fields is not None and path.split(".")[0] not in fields:
+                continue
+            value: Any = spec
+            for part in path.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            if value is not None and (values is None or value in values):
+                found.append(path)
+        return found
 
     # --- declarations used by the planner --------------------------------------------
     updatable: ClassVar[frozenset[str]] = frozenset()
@@ -91,6 +127,8 @@ class Driver:
     def __init_subclass__(cls, register: bool = True, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if register and "kind" in cls.__dict__:
+            if not isinstance(getattr(cls, "position", None), int):
+                raise TypeError(f"driver for kind {cls.kind!r} declares no position")
             if cls.kind in _REGISTRY and _REGISTRY[cls.kind] is not cls:
                 raise TypeError(f"two drivers for kind {cls.kind!r}")
             _REGISTRY[cls.kind] = cls
@@ -407,3 +445,26 @@ def display(value: Any, resolver: Resolver | None = None) -> Any:
     if isinstance(value, (list, tuple)):
         return [display(v, resolver) for v in value]
     return value
+
+
+def driver_modules() -> list[str]:
+    """Every module of this package that defines a kind (private helpers start with _)."""
+    import bootstrap.drivers as package
+
+    return [
+        f"{package.__name__}.{info.name}"
+        for info in pkgutil.iter_modules(package.__path__)
+        if not info.name.startswith("_") and info.name != "base"
+    ]
+
+
+@functools.cache
+def _import_drivers() -> None:
+    # Once per process: registering is a side effect of importing the module.
+    for module in driver_modules():
+        importlib.import_module(module)
+
+
+def kinds() -> tuple[str, ...]:
+    """Every kind, in manifest order."""
+    return tuple(registry())

@@ -15,6 +15,9 @@ class DomainDriver(KeystoneDriver):
     references = {}
     updatable = frozenset({"description", "enabled"})
     immutable = frozenset()
+    position = 10
+    needs_admin = True
+    needs_default_domain = True
 
     def observe(self, d) -> Observed:
         fields = {"name": d.name, "description": text(d.description), "enabled": d.enabled}

@@ -15,6 +15,9 @@ class EndpointDriver(KeystoneDriver):
     updatable = frozenset({"url", "enabled"})
     immutable = frozenset()
     replace_is_destructive = False
+    position = 90
+    needs_admin = True
+    required_for_create = frozenset({"url"})
 
     def observe(self, e) -> Observed:
         fields = {

@@ -8,12 +8,14 @@ whose `access` the manifest manages. Flavors have no place for an ownership mark
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bootstrap.drivers.base import Driver
-from bootstrap.errors import Diagnostic, ManifestError
 from bootstrap.model import Address
 from bootstrap.plan import Observed
+
+if TYPE_CHECKING:
+    from bootstrap.manifest.checks import Checker
 
 SIZE_FIELDS = ("vcpus", "ram", "disk", "ephemeral", "swap")
 
@@ -36,6 +38,14 @@ class FlavorDriver(Driver):
     # Servers keep running on a deleted flavor (they embed a copy): nothing is lost.
     replace_is_destructive = False
     ownership = None
+    position = 110
+    needs_admin = True
+    required_for_create = frozenset({"vcpus", "ram"})
+
+    @classmethod
+    def check(cls, c: Checker) -> None:
+        if c.spec.get("access") and c.spec.get("is_public") is not False:
+            c.error(("access",), "access lists are for private flavors: set is_public: false")
 
     def observe(self, f: Any) -> Observed:
         info = f.to_dict()
@@ -99,16 +109,6 @@ class FlavorDriver(Driver):
         return args
 
     def create(self, cloud, args, ctx):
-        missing = [f for f in ("vcpus", "ram") if f not in args]
-        if missing:
-            raise ManifestError(
-                [
-                    Diagnostic(
-                        "error",
-                        f"cannot create flavor {args['name']}: {' and '.join(missing)} not given",
-                    )
-                ]
-            )
         flavor = cloud.nova.flavors.create(
             args["name"],
             args["ram"],

@@ -14,7 +14,8 @@ Only when the file has none (written by hand, or lost) is the console log read a
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from bootstrap import known_hosts
 from bootstrap.cloud import classify
@@ -23,14 +24,19 @@ from bootstrap.drivers._neutron import (
     TAGS,
     NeutronDriver,
     change_tags,
+    check_external_network,
     completing,
     ip,
     is_managed,
+    subnets_by_network,
     text,
 )
 from bootstrap.errors import CloudError, NotFound, ResourceFailed
-from bootstrap.model import Address
+from bootstrap.model import Address, Manifest, Ref, Resource
 from bootstrap.plan import Observed
+
+if TYPE_CHECKING:
+    from bootstrap.manifest.checks import Checker
 
 
 class FloatingIPDriver(NeutronDriver):
@@ -42,6 +48,37 @@ class FloatingIPDriver(NeutronDriver):
     updatable = frozenset({"description", "server"})
     immutable = frozenset({"network", "address"})
     ownership = "tags"
+    position = 170
+    required_for_create = frozenset({"network"})
+
+    @classmethod
+    def implicit_dependencies(cls, manifest: Manifest) -> Iterator[tuple[Address, Address, str]]:
+        # A floating IP can only be associated once a router joins the server's subnet to
+        # the external network: it waits for routers with an interface on those subnets.
+        subnets_of = subnets_by_network(manifest)
+        routers_on: dict[Address, list[Resource]] = {}
+        for router in manifest.of_kind("routers"):
+            for iface in router.spec.get("interfaces") or []:
+                if isinstance(iface, Ref):
+                    routers_on.setdefault(iface.address, []).append(router)
+        for fip in manifest.of_kind(cls.kind):
+            server_ref = fip.spec.get("server")
+            server = manifest.get(server_ref.address) if isinstance(server_ref, Ref) else None
+            if server is None:
+                continue
+            for item in server.spec.get("networks") or []:
+                net = item.get("network") if isinstance(item, dict) else None
+                if not isinstance(net, Ref):
+                    continue
+                for s in subnets_of.get(net.address, []):
+                    for router in routers_on.get(s.address, []):
+                        if fip.absent or not router.absent:
+                            why = f"server (routed by {router.address})"
+                            yield router.address, fip.address, why
+
+    @classmethod
+    def check(cls, c: Checker) -> None:
+        check_external_network(c, ("network",))
 
     def observe(self, f, server=None) -> Observed:
         details = f.port_details or {}

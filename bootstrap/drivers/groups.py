@@ -16,6 +16,9 @@ class GroupDriver(KeystoneDriver):
     set_fields = frozenset({"members"})
     # Keystone adds members one by one, after the group exists.
     set_after_create = frozenset({"members"})
+    position = 50
+    needs_admin = True
+    needs_default_domain = True
 
     def observe(self, g, members=None) -> Observed:
         fields = {

@@ -12,14 +12,17 @@ a local file is hashed by a `FileDigests` probe, and `comparable` decides at pla
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bootstrap.drivers import _glance as g
 from bootstrap.drivers.base import Driver
-from bootstrap.errors import Diagnostic, ManifestError, PlanError, ResourceFailed
+from bootstrap.errors import PlanError, ResourceFailed
 from bootstrap.model import Address
 from bootstrap.plan import Observed
 from bootstrap.probes import FileDigests
+
+if TYPE_CHECKING:
+    from bootstrap.manifest.checks import Checker
 
 DATA_FIELDS = ("source", "checksum")
 
@@ -35,6 +38,18 @@ class ImageDriver(Driver):
     immutable = frozenset({"source", "checksum", "disk_format", "container_format"})
     map_fields = frozenset({"properties"})
     ownership = "property"
+    position = 100
+    admin_fields = {"visibility": ("public",)}
+    required_for_create = frozenset({"source", "disk_format"})
+
+    @classmethod
+    def check(cls, c: Checker) -> None:
+        url = c.get(("source", "url"))
+        if isinstance(url, str) and url.startswith("http:") and "checksum" not in c.spec:
+            c.warn(
+                ("source", "url"),
+                "image downloaded over plain http without a checksum; use https or add checksum",
+            )
 
     # --- pure -----------------------------------------------------------------------
     def observe(self, img: Any) -> Observed:
@@ -201,17 +216,6 @@ class ImageDriver(Driver):
     # --- writing --------------------------------------------------------------------
     def create(self, cloud, args, ctx):
         source, checksum = args.get("source"), args.get("checksum")
-        missing = [f for f in ("source", "disk_format") if not args.get(f)]
-        if missing:
-            raise ManifestError(
-                [
-                    Diagnostic(
-                        "error",
-                        f"cannot create image {args['name']}: {' and '.join(missing)} "
-                        "needed to upload it",
-                    )
-                ]
-            )
         kwargs: dict[str, Any] = dict(args.get("properties") or {})
         kwargs.update(
             name=args["name"],

@@ -11,13 +11,18 @@ an ownership marker: --prune never deletes keypairs.
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import re
+from typing import TYPE_CHECKING, Any
 
 from bootstrap.drivers.base import Driver
 from bootstrap.errors import PlanError
 from bootstrap.model import Address, Ref
 from bootstrap.plan import Observed
 from bootstrap.probes import FileText
+
+if TYPE_CHECKING:
+    from bootstrap.manifest.checks import Checker
 
 
 def key_text(text: str, key_type: str | None = "ssh") -> str:
@@ -34,6 +39,12 @@ def short_key(text: str) -> str:
     return f"{kind} {blob[:12]}...{blob[-8:]}" if len(blob) > 24 else text
 
 
+SSH_KEY = re.compile(
+    r"^(ssh-(rsa|dss|ed25519)|ecdsa-sha2-nistp(256|384|521)|"
+    r"sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/]+={0,3}( .*)?$"
+)
+
+
 class KeypairDriver(Driver):
     kind = "keypairs"
     key_fields = ("user", "name")
@@ -44,6 +55,35 @@ class KeypairDriver(Driver):
     # Servers keep the key they were booted with; only future boots get the new one.
     replace_is_destructive = False
     ownership = None
+    position = 120
+
+    @classmethod
+    def check(cls, c: Checker) -> None:
+        if c.state != "present":
+            return
+        kind = c.spec.get("type", "ssh")
+        if c.ok(("public_key",)):
+            cls._check_key_text(c, ("public_key",), c.spec["public_key"], kind)
+        elif c.ok(("public_key_file",)):
+            path = c.spec["public_key_file"]
+            if os.path.isfile(path) and os.access(path, os.R_OK):
+                try:
+                    with open(path, encoding="utf-8") as fh:
+                        text = fh.read(64 * 1024)
+                except (OSError, UnicodeDecodeError):
+                    c.error(("public_key_file",), "the public key file is not UTF-8 text")
+                    return
+                cls._check_key_text(c, ("public_key_file",), text, kind)
+
+    @classmethod
+    def _check_key_text(cls, c: Checker, path: tuple, text: str, kind: str) -> None:
+        text = text.strip()
+        if "PRIVATE KEY" in text:
+            c.error(path, "this is a PRIVATE key: give the public key (the .pub file)")
+        elif kind == "x509" and not text.startswith("-----BEGIN CERTIFICATE-----"):
+            c.error(path, "an x509 keypair needs a PEM certificate")
+        elif kind == "ssh" and not SSH_KEY.match(text):
+            c.error(path, "does not look like an OpenSSH public key ('ssh-ed25519 AAAA...')")
 
     @classmethod
     def natural_key(cls, spec: dict[str, Any]) -> tuple[str, ...]:

@@ -26,6 +26,8 @@ class NetworkDriver(NeutronDriver):
     immutable = frozenset({"provider"})
     sdk_attrs = SDK_ATTRS
     noun = "network"
+    position = 140
+    admin_fields = {"provider": None, "external": (True,), "shared": (True,)}
 
     def observe(self, n) -> Observed:
         fields = {

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bootstrap.cloud import classify
 from bootstrap.drivers._keystone import KeystoneDriver, attr, is_managed, text, with_marker
 from bootstrap.errors import Forbidden
 from bootstrap.plan import Listing, Observed
+
+if TYPE_CHECKING:
+    from bootstrap.manifest.checks import Checker
 
 
 class ProjectDriver(KeystoneDriver):
@@ -15,6 +20,23 @@ class ProjectDriver(KeystoneDriver):
     references = {"domain": "domains", "parent": "projects"}
     updatable = frozenset({"description", "enabled", "tags"})
     immutable = frozenset({"parent"})
+    position = 20
+    needs_admin = True
+    needs_default_domain = True
+
+    @classmethod
+    def check(cls, c: Checker) -> None:
+        parent = c.target(c.spec.get("parent"))
+        if parent is None:
+            return
+        mine = c.scope(c.spec.get("domain"), "domain")
+        theirs = c.scope(parent.spec.get("domain"), "domain")
+        if mine is not None and theirs is not None and mine != theirs:
+            c.error(
+                ("parent",),
+                f"parent {parent.address} is in domain '{theirs.name}', not '{mine.name}'; "
+                "Keystone needs a parent in the same domain",
+            )
 
     def observe(self, p) -> Observed:
         parent = attr(p, "parent_id", None)

@@ -14,6 +14,8 @@ class RegionDriver(KeystoneDriver):
     references = {"parent": "regions"}
     updatable = frozenset({"description"})
     immutable = frozenset({"parent"})
+    position = 70
+    needs_admin = True
 
     def observe(self, r) -> Observed:
         fields = {

@@ -6,10 +6,15 @@ read with ONE `GET /v3/role_assignments` and matched by (role, actor, target).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bootstrap.drivers._keystone import attr, ref_id
 from bootstrap.drivers.base import Driver
 from bootstrap.model import Address
 from bootstrap.plan import Observed
+
+if TYPE_CHECKING:
+    from bootstrap.manifest.checks import Checker
 
 ACTORS = ("user", "group")
 TARGETS = ("project", "domain")
@@ -28,6 +33,16 @@ class RoleAssignmentDriver(Driver):
     updatable = frozenset()
     immutable = frozenset()
     replace_is_destructive = False
+    position = 60
+    needs_admin = True
+    needs_default_domain = True
+
+    @classmethod
+    def check(cls, c: Checker) -> None:
+        if c.spec.get("inherited") and c.spec.get("system"):
+            c.error(
+                ("inherited",), "inherited grants apply to projects and domains, not the system"
+            )
 
     @classmethod
     def natural_key(cls, spec):

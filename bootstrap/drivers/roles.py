@@ -13,6 +13,9 @@ class RoleDriver(KeystoneDriver):
     references = {"domain": "domains"}
     updatable = frozenset({"description"})
     immutable = frozenset()
+    position = 30
+    needs_admin = True
+    needs_default_domain = True
 
     def observe(self, r) -> Observed:
         fields = {

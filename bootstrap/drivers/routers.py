@@ -8,9 +8,20 @@ in-place update of the router.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
-from bootstrap.drivers._neutron import NeutronDriver, drop_none, ignore_not_found, is_managed, text
+from bootstrap.drivers._neutron import (
+    NeutronDriver,
+    check_external_network,
+    drop_none,
+    ignore_not_found,
+    is_managed,
+    text,
+)
 from bootstrap.plan import Observed, contains_pending
+
+if TYPE_CHECKING:
+    from bootstrap.manifest.checks import Checker
 
 # Port owners of router interfaces (legacy, DVR and HA routers).
 INTERFACE_OWNERS = (
@@ -54,6 +65,12 @@ class RouterDriver(NeutronDriver):
     set_after_create = frozenset({"interfaces"})
     sdk_attrs = SDK_ATTRS
     noun = "router"
+    position = 160
+    admin_fields = {"external_gateway.enable_snat": None}
+
+    @classmethod
+    def check(cls, c: Checker) -> None:
+        check_external_network(c, ("external_gateway", "network"))
 
     def observe(self, r, ports) -> Observed:
         subnets = {ip["subnet_id"] for p in ports for ip in (p.fixed_ips or [])}

@@ -18,9 +18,10 @@ remote group's, may be Pending: known once apply has created the group).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bootstrap.cloud import classify
 from bootstrap.drivers._neutron import (
@@ -35,6 +36,9 @@ from bootstrap.drivers._neutron import (
 )
 from bootstrap.errors import CloudError, Forbidden, NotFound
 from bootstrap.plan import Observed, Pending, SetDelta, Step, set_delta
+
+if TYPE_CHECKING:
+    from bootstrap.manifest.checks import Checker
 
 DEFAULT_GROUP = "default"  # Neutron makes one per project on first use; never a second
 
@@ -233,6 +237,11 @@ def template_from_api(items: list[Any]) -> list[dict[str, Any]]:
 # --- the driver ------------------------------------------------------------------------
 
 
+# Protocols with ports, and those whose "ports" are an ICMP type and code.
+PORTED = {"tcp", "udp", "sctp", "dccp", "udplite", 6, 17, 33, 132, 136}
+ICMP = {"icmp", "icmpv6", "ipv6-icmp", 1, 58}
+
+
 class SecurityGroupDriver(NeutronDriver):
     kind = "security_groups"
     references = {"project": "projects", "rules[].remote_group": "security_groups"}
@@ -244,6 +253,50 @@ class SecurityGroupDriver(NeutronDriver):
     set_fields = frozenset({"rules"})
     set_after_create = frozenset({"rules"})
     noun = "security_group"
+    position = 130
+
+    @classmethod
+    def check(cls, c: Checker) -> None:
+        for i, rule in enumerate(c.spec.get("rules") or []):
+            if isinstance(rule, dict) and not c.is_bad(("rules", i)):
+                cls._check_rule(c, i, rule)
+
+    @classmethod
+    def _check_rule(cls, c: Checker, i: int, rule: dict) -> None:
+        path = ("rules", i)
+        proto = rule.get("protocol")
+        proto = proto.lower() if isinstance(proto, str) else proto
+        lo, hi = rule.get("port_range_min"), rule.get("port_range_max")
+        lo_path = path + ("port_range_min",) if lo is not None else path + ("port_range_max",)
+        if lo is not None or hi is not None:
+            if proto in (None, "any"):
+                c.error(
+                    lo_path, "ports need a protocol (tcp, udp, sctp, ...); this rule allows any"
+                )
+            elif proto in PORTED:
+                if lo is None or hi is None:
+                    c.error(lo_path, "give both port_range_min and port_range_max (or port)")
+                elif lo < 1 or hi < 1:
+                    c.error(lo_path, "port 0 is not valid; ports are 1-65535")
+                elif lo > hi:
+                    c.error(lo_path, f"port_range_min {lo} is greater than port_range_max {hi}")
+            elif proto in ICMP:
+                if lo is None:
+                    c.error(lo_path, "an ICMP code (port_range_max) needs a type (port_range_min)")
+                elif lo > 255 or (hi is not None and hi > 255):
+                    c.error(lo_path, "ICMP type and code are 0-255")
+            else:
+                c.error(lo_path, f"protocol {proto} has no ports")
+        ethertype = rule.get("ethertype", "IPv4")
+        if c.ok(path + ("remote_ip_prefix",)):
+            net = ipaddress.ip_network(rule["remote_ip_prefix"])
+            if f"IPv{net.version}" != ethertype:
+                c.error(
+                    path + ("remote_ip_prefix",),
+                    f"remote_ip_prefix {net} is IPv{net.version} but ethertype is {ethertype}",
+                )
+        if ethertype == "IPv4" and proto in ("icmpv6", "ipv6-icmp", 58):
+            c.error(path + ("protocol",), f"protocol {proto} needs ethertype IPv6")
 
     # -- pure ------------------------------------------------------------------------
     def normalise(self, field_name, value):

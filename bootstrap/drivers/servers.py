@@ -17,13 +17,14 @@ import base64
 import binascii
 import time
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from bootstrap import known_hosts
 from bootstrap.drivers import _nova
 from bootstrap.drivers.base import Driver, resolve
 from bootstrap.errors import CloudError, ResourceFailed
-from bootstrap.model import Address, Ref, Secret
+from bootstrap.model import Address, Manifest, Ref, Resource, Secret
 from bootstrap.plan import Action, Change, FieldDiff, Observed, SetDelta, Step
 from bootstrap.probes import FileText
 
@@ -109,6 +110,23 @@ class ServerDriver(Driver):
     path_fields = {"known_hosts": "write"}
     item_shorthand = {"networks[]": "network"}
     ownership = "tags"
+    position = 180
+    required_for_create = frozenset({"flavor"})
+
+    @classmethod
+    def implicit_dependencies(cls, manifest: Manifest) -> Iterator[tuple[Address, Address, str]]:
+        # Nova boots a server in the project of the token: the tool scopes a token to the
+        # server's project, which needs the role assignments the manifest gives on it first.
+        grants_on: dict[Address, list[Resource]] = {}
+        for grant in manifest.of_kind("role_assignments"):
+            target = grant.spec.get("project")
+            if isinstance(target, Ref) and not grant.absent:
+                grants_on.setdefault(target.address, []).append(grant)
+        for server in manifest.of_kind(cls.kind):
+            project = server.spec.get("project")
+            if isinstance(project, Ref) and not server.absent:
+                for grant in grants_on.get(project.address, []):
+                    yield grant.address, server.address, f"project (a token for {project.address})"
 
     # --- pure -----------------------------------------------------------------------
     def observe(self, s: Any) -> Observed:

@@ -13,6 +13,9 @@ class ServiceDriver(KeystoneDriver):
     references = {}
     updatable = frozenset({"type", "description", "enabled"})
     immutable = frozenset()
+    position = 80
+    needs_admin = True
+    required_for_create = frozenset({"type"})
 
     def observe(self, s) -> Observed:
         fields = {

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bootstrap.drivers._keystone import KeystoneDriver, attr, is_managed, text, with_marker
 from bootstrap.model import Secret
 from bootstrap.plan import Observed
 from bootstrap.probes import Probe
+
+if TYPE_CHECKING:
+    from bootstrap.manifest.checks import Checker
 
 PASSWORD_DIFFERS = "(differs)"
 
@@ -50,6 +54,14 @@ class UserDriver(KeystoneDriver):
     secret_fields = frozenset({"password"})
     warn_inline_secret = frozenset({"password"})
     write_only = frozenset({"update_password"})
+    position = 40
+    needs_admin = True
+    needs_default_domain = True
+
+    @classmethod
+    def check(cls, c: Checker) -> None:
+        if c.spec.get("update_password") == "always" and not c.written("password"):
+            c.warn(("update_password",), "update_password: always without a password has no effect")
 
     def observe(self, u) -> Observed:
         fields = {

@@ -162,6 +162,7 @@ images:
 """
 
 
+@pytest.mark.lifecycle("images")
 def test_images_lifecycle(tmp_path, unique_name, cleanup, cloud):
     n = unique_name
     disk = raw_disk(tmp_path / "disk.raw", n)
@@ -341,6 +342,7 @@ flavors:
 """
 
 
+@pytest.mark.lifecycle("flavors")
 def test_flavors_lifecycle(tmp_path, unique_name, cleanup, cloud):
     n = unique_name
     path = manifest(tmp_path, n, FLAVORS)
@@ -414,6 +416,7 @@ keypairs:
 """.replace("OTHER", OTHER_KEY.rsplit(" ", 1)[0])
 
 
+@pytest.mark.lifecycle("keypairs")
 def test_keypairs_lifecycle(tmp_path, unique_name, cleanup, cloud):
     n = unique_name
     (tmp_path / "keys").mkdir()
@@ -508,6 +511,7 @@ def live_server(cloud, n: str, name: str = "vm"):
     )
 
 
+@pytest.mark.lifecycle("servers")
 def test_servers_lifecycle(tmp_path, unique_name, cleanup, cloud):
     n = unique_name
     base = server_setup(tmp_path, n)

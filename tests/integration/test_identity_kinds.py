@@ -183,6 +183,17 @@ def absent_version(text: str, address: str) -> str:
     return "\n".join(out) + "\n"
 
 
+@pytest.mark.lifecycle(
+    "domains",
+    "projects",
+    "roles",
+    "users",
+    "groups",
+    "role_assignments",
+    "regions",
+    "services",
+    "endpoints",
+)
 @pytest.mark.parametrize("kind", sorted(LIFECYCLES))
 def test_lifecycle(kind, tmp_path, unique_name, monkeypatch):
     monkeypatch.setenv("IT_USER_PASSWORD", "it-Secret-9")

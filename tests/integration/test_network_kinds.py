@@ -134,6 +134,7 @@ def project_id(name: str) -> str:
 # --- security groups -----------------------------------------------------------------
 
 
+@pytest.mark.lifecycle("security_groups")
 def test_security_group_lifecycle(tmp_path, project, unique_name, sdk):
     web = unique_name("web")
     text = f"""
@@ -237,6 +238,7 @@ def test_default_group_opened_for_ssh_and_icmp(tmp_path, project, sdk):
 # --- networks ---------------------------------------------------------------------------
 
 
+@pytest.mark.lifecycle("networks")
 def test_network_lifecycle_and_replace(tmp_path, project, unique_name, sdk):
     net = unique_name("net")
     seg = vlan_id()
@@ -290,6 +292,7 @@ def test_network_lifecycle_and_replace(tmp_path, project, unique_name, sdk):
 # --- subnets ----------------------------------------------------------------------------
 
 
+@pytest.mark.lifecycle("subnets")
 def test_subnet_lifecycle_and_replace(tmp_path, project, unique_name, sdk):
     net, sub = unique_name("net"), unique_name("sub")
     text = f"""
@@ -384,6 +387,7 @@ def router_manifest(project: str, n: str, seg: int) -> str:
     """
 
 
+@pytest.mark.lifecycle("routers")
 def test_router_lifecycle(tmp_path, project, unique_name, sdk):
     n = unique_name
     text = router_manifest(project, n, vlan_id())
@@ -626,6 +630,7 @@ def compute_cleanup(unique_name):
                 f.delete()
 
 
+@pytest.mark.lifecycle("floating_ips")
 def test_floating_ip_lifecycle(tmp_path, unique_name, sdk, compute_cleanup):
     """A floating IP on a server created in the same apply, routed through a gateway."""
     n = unique_name

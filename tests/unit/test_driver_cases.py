@@ -22,6 +22,7 @@ Each file gives a manifest spec, the ids the resolver knows, the observed live s
 
 from __future__ import annotations
 
+import ast
 import importlib
 from pathlib import Path
 
@@ -29,7 +30,7 @@ import pytest
 import yaml
 
 from bootstrap import probes
-from bootstrap.drivers.base import Driver, registry
+from bootstrap.drivers.base import Driver, driver_modules, kinds, registry
 from bootstrap.model import Address, Ref, Resource, Secret
 from bootstrap.plan import Observed, Resolver
 
@@ -98,17 +99,72 @@ def test_driver_case(path: Path):
         assert str(res.address) == expect["address"]
 
 
+def lifecycle_tests() -> dict[str, list[str]]:
+    """kind -> the integration tests marked @pytest.mark.lifecycle(kind, ...), read with
+    ast so that no cloud (and no integration fixture) is needed."""
+    found: dict[str, list[str]] = {}
+    for path in sorted((CASES.parent / "integration").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for deco in node.decorator_list:
+                if isinstance(deco, ast.Call) and ast.unparse(deco.func) == "pytest.mark.lifecycle":
+                    for arg in deco.args:
+                        assert isinstance(arg, ast.Constant), f"{path.name}: name kinds literally"
+                        found.setdefault(arg.value, []).append(f"{path.name}::{node.name}")
+    return found
+
+
 def test_every_kind_is_complete():
-    """Adding a kind = a driver + its schema part + its case folder, all three."""
+    """Adding a kind = a driver file + its schema part + its case folder + its lifecycle
+    test; every module of bootstrap/drivers/ that is not a helper (_*.py) is a kind."""
     root = CASES.parent.parent
     problems = []
-    for kind, cls in registry().items():
+    drivers = registry()
+    lifecycles = lifecycle_tests()
+    for kind, cls in drivers.items():
         if not (root / "schemas" / "parts" / f"{kind}.schema.json").is_file():
             problems.append(f"{kind}: no schemas/parts/{kind}.schema.json")
         if not list((CASES / kind).glob("*.yaml")):
             problems.append(f"{kind}: no golden cases in tests/cases/{kind}/")
+        if kind not in lifecycles:
+            problems.append(f"{kind}: no integration test marked @pytest.mark.lifecycle({kind!r})")
+        if cls.__module__ != f"bootstrap.drivers.{kind}":
+            problems.append(f"{kind}: its driver is not in bootstrap/drivers/{kind}.py")
         methods = ["read_all", "create", "delete"] + (["update"] if cls.updatable else [])
         for method in methods:
             if getattr(cls, method) is getattr(Driver, method):
                 problems.append(f"{kind}: driver does not implement {method}")
+    for module in driver_modules():
+        if not any(cls.__module__ == module for cls in drivers.values()):
+            problems.append(f"{module}: registers no driver (helpers start with _)")
+    for kind in sorted(set(lifecycles) - set(drivers)):
+        problems.append(f"{lifecycles[kind]}: lifecycle marker names unknown kind {kind!r}")
+    positions = [cls.position for cls in drivers.values()]
+    if len(set(positions)) != len(positions):
+        problems.append(f"two kinds share a position: {positions}")
     assert not problems, "\n".join(problems)
+
+
+def test_the_kind_order_is_the_manifest_order():
+    assert kinds() == (
+        "domains",
+        "projects",
+        "roles",
+        "users",
+        "groups",
+        "role_assignments",
+        "regions",
+        "services",
+        "endpoints",
+        "images",
+        "flavors",
+        "keypairs",
+        "security_groups",
+        "networks",
+        "subnets",
+        "routers",
+        "floating_ips",
+        "servers",
+    )

@@ -299,3 +299,62 @@ def test_apply_runs_the_planned_steps_not_a_new_decision(cloud):
     writes = len(cloud.writes())
     engine.apply(cloud, plan, resolver, drivers=drivers)
     assert cloud.writes()[writes:] == [("update", "projects", "projects.acme")]
+
+
+class _Token:
+    def __init__(self, *roles):
+        self.roles = set(roles)
+
+
+def _plan_of(*changes):
+    import networkx as nx
+
+    from bootstrap.plan import Plan
+
+    return Plan(list(changes), nx.DiGraph())
+
+
+def _change(kind, spec, action, fields=()):
+    from bootstrap.plan import Change, FieldDiff
+
+    r = resource(kind, spec)
+    return Change(r.address, action, [FieldDiff(f, None, spec[f]) for f in fields], resource=r)
+
+
+def test_preflight_refuses_admin_kinds_without_admin():
+    plan_ = _plan_of(_change("flavors", {"name": "m1", "vcpus": 1, "ram": 512}, Action.CREATE))
+    with pytest.raises(engine.PreflightError, match="changes flavors which needs the admin"):
+        engine.preflight(_Token("member"), plan_)
+    engine.preflight(_Token("admin"), plan_)
+
+
+def test_preflight_refuses_admin_only_fields_without_admin():
+    project = Ref(Address("projects", ("acme",)))
+    net = {"name": "ext", "project": project, "external": True, "description": "x"}
+    create = _change("networks", net, Action.CREATE)
+    with pytest.raises(engine.PreflightError, match=r"networks\.acme/ext\.external"):
+        engine.preflight(_Token("member"), _plan_of(create))
+    # An update that leaves the admin-only field alone needs no admin.
+    engine.preflight(
+        _Token("member"), _plan_of(_change("networks", net, Action.UPDATE, ["description"]))
+    )
+    private = _change("networks", {**net, "external": False}, Action.CREATE)
+    engine.preflight(_Token("member"), _plan_of(private))
+    public = _change("images", {"name": "cirros", "visibility": "public"}, Action.CREATE)
+    with pytest.raises(engine.PreflightError, match=r"images\.cirros\.visibility"):
+        engine.preflight(_Token("member"), _plan_of(public))
+
+
+def test_a_create_without_its_required_fields_fails_the_plan_with_its_location(cloud):
+    from bootstrap.errors import PlanError, Source
+
+    image = resource("images", {"name": "cirros"})  # no source, no disk_format
+    image.source = Source("m.yaml", 3, 5)
+    where = r"m.yaml:3:5: error: cannot be created without disk_format and source"
+    with pytest.raises(PlanError, match=where + r".*images.cirros"):
+        run_plan(cloud, manifest_of(image))
+    # The same entry naming an image that exists is a fine lookup of it.
+    cloud.store["images"]["i1"] = {"name": "cirros", "status": "active"}
+    plan, _ = run_plan(cloud, manifest_of(image))
+    assert not plan.has_changes
+    assert cloud.writes() == []

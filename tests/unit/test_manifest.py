@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bootstrap import graph, manifest
+from bootstrap.drivers.base import registry
 from bootstrap.errors import ManifestError, Source
 from bootstrap.model import Address, Ref, Secret
 
@@ -88,6 +89,7 @@ def test_dates_and_norway_stay_strings(tmp_path):
         """
         images:
           - name: img
+            managed: false
             properties: {built: 2024-01-01, country: NO, ok: true}
         """,
     )
@@ -236,7 +238,14 @@ def test_specs_hold_what_was_written_plus_normalisation(tmp_path):
           - {name: vm, project: acme, networks: [net], known_hosts: kh, security_groups: [sg]}
         """,
     )
-    assert diags == []
+    assert [(d.severity, d.source.line, d.summary) for d in diags] == [
+        (
+            "warning",
+            9,
+            "server vm cannot be created without flavor; "
+            "fine if it already exists (managed: false says it must)",
+        )
+    ]
     acme = Ref(Address("projects", ("acme",)))
     assert m.get(acme.address).spec == {"name": "acme"}  # nothing filled in
     (keypair,) = m.of_kind("keypairs")
@@ -330,3 +339,37 @@ def test_seed_acme_needs_its_password_variable():
     (d,) = diags
     assert "ACME_ADMIN_PASSWORD" in d.summary and d.address == "users.acme-admin"
     assert d.source.line > 1
+
+
+def test_a_failing_natural_key_is_reported_not_dropped(tmp_path, monkeypatch):
+    from bootstrap.drivers.regions import RegionDriver
+
+    def broken(cls, spec):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(RegionDriver, "natural_key", classmethod(broken))
+    m, diags = load_text(tmp_path, "regions:\n  - id: RegionTwo\n")
+    (d,) = diags
+    assert d.is_error and d.source.line == 2 and d.address == "regions[0]"
+    assert "internal error: cannot compute the natural key of this region" in d.summary
+
+
+def test_a_resource_that_cannot_be_created_is_a_warning_unless_only_looked_up(tmp_path):
+    m, diags = load_text(
+        tmp_path,
+        """
+        images:
+          - name: cirros
+          - {name: ubuntu, managed: false}
+          - {name: old, state: absent}
+        """,
+    )
+    (d,) = diags
+    assert d.severity == "warning" and d.address == "images.cirros"
+    assert (d.source.line, d.source.column) == (2, 5)
+    assert "cannot be created without disk_format and source" in d.summary
+    driver = registry()["images"]
+    assert driver.missing_for_create(m.get(Address("images", ("cirros",)))) == [
+        "disk_format",
+        "source",
+    ]

@@ -1,0 +1,388 @@
+"""Loading manifest files: read, parse, schema-check, prepare specs, key, resolve, check."""
+
+from __future__ import annotations
+
+import codecs
+import dataclasses
+import os
+from collections import defaultdict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bootstrap import schema as schema_mod
+from bootstrap.drivers.base import Driver, registry
+from bootstrap.errors import Diagnostic, Source
+from bootstrap.manifest.checks import Checker
+from bootstrap.manifest.refs import References
+from bootstrap.manifest.specs import File, Item, Site, record_sources, set_at, singular, walk
+from bootstrap.manifest.yaml import YList, YMap, line_col, locate, parse_yaml, plain
+from bootstrap.model import Manifest, Resource, Secret
+
+MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_SECRET_FILE_BYTES = 1024 * 1024
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+class Loader:
+    def __init__(self, environ: Mapping[str, str] | None):
+        self.env = os.environ if environ is None else environ
+        self.drivers: dict[str, type[Driver]] = registry()
+        self.diags: list[Diagnostic] = []
+        self.files: list[File] = []
+        self.items: list[Item] = []
+        self.refs = References(self.drivers, self.error)
+        self.unusable = False
+        self.pending: list[tuple[Diagnostic, Item | str | None]] = []
+        self.yaml_errors: set[Source | None] = set()
+
+    def error(self, summary: str, src: Source | None, item: Item | str | None = None) -> None:
+        self.pending.append((Diagnostic("error", summary, source=src), item))
+
+    def warn(self, summary: str, src: Source | None, item: Item | str | None = None) -> None:
+        self.pending.append((Diagnostic("warning", summary, source=src), item))
+
+    def finish_diagnostics(self) -> None:
+        """Attach addresses now that they are known (secrets are read before keys exist)."""
+        for diag, item in self.pending:
+            address = item.label if isinstance(item, Item) else item
+            self.diags.append(dataclasses.replace(diag, address=address))
+        self.pending = []
+
+    # -- files --
+
+    def expand(self, paths: list[str]) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for p in paths:
+            path = Path(p)
+            if path.is_dir():
+                found = sorted(
+                    (
+                        f
+                        for f in path.rglob("*")
+                        if f.suffix in YAML_SUFFIXES
+                        and f.is_file()
+                        and not any(part.startswith(".") for part in f.relative_to(path).parts)
+                    ),
+                    key=lambda f: f.relative_to(path).as_posix(),
+                )
+                if not found:
+                    self.error(f"no *.yaml or *.yml files in directory '{p}'", Source(p))
+                    self.unusable = True
+                files = [(str(f), str(f)) for f in found]
+            elif path.is_file():
+                files = [(p, p)]
+            elif path.exists():
+                self.error(f"'{p}' is not a regular file", Source(p))
+                self.unusable = True
+                continue
+            else:
+                self.error(f"no such file or directory: '{p}'", Source(p))
+                self.unusable = True
+                continue
+            for display, real in files:
+                key = os.path.realpath(real)
+                if key not in seen:
+                    seen.add(key)
+                    out.append((display, real))
+        if not paths:
+            self.error("no manifest files given", None)
+            self.unusable = True
+        return out
+
+    def read(self, display: str, real: str) -> YMap | None:
+        where = Source(display, 1, 1)
+        try:
+            size = os.stat(real).st_size
+            if size > MAX_FILE_BYTES:
+                self.error(
+                    f"file is {size / 1024 / 1024:.1f} MB; manifest files are limited to "
+                    f"{MAX_FILE_BYTES // 1024 // 1024} MB ({MAX_FILE_BYTES} bytes) and "
+                    "this one was not parsed",
+                    where,
+                )
+                return None
+            with open(real, "rb") as fh:
+                data = fh.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            self.error(f"cannot read the file: {exc.strerror}", Source(display))
+            return None
+        if len(data) > MAX_FILE_BYTES:  # grew between stat and read
+            self.error(f"file is over the {MAX_FILE_BYTES} bytes limit", where)
+            return None
+        if data.startswith(codecs.BOM_UTF8):
+            data = data[len(codecs.BOM_UTF8) :]
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            before = data[: exc.start].decode("utf-8", errors="replace")
+            line, col = line_col(before, len(before))
+            self.error("the file is not valid UTF-8", Source(display, line, col))
+            return None
+        root, diags = parse_yaml(text, display)
+        self.pending.extend((d, None) for d in diags)
+        # A refused value (alias, unknown tag) became null: schema errors there would only
+        # repeat the refusal.
+        self.yaml_errors.update(d.source for d in diags)
+        if root is None:
+            return None
+        if not isinstance(root, YMap):
+            got = schema_mod.describe(plain(root))
+            self.error(
+                "the top level of a manifest must be a mapping of sections "
+                f"(projects:, networks:, ...), got {got}",
+                where if not isinstance(root, YList) else root.start,
+            )
+            return None
+        if any(d.is_error for d in diags):
+            # Keep checking what parsed, but a tree with refused parts is not a manifest.
+            self.unusable = True
+        return root
+
+    # -- per file --
+
+    def hidden(self, path: tuple) -> bool:
+        """Values of secret fields never appear in messages."""
+        drv = self.drivers.get(path[0]) if path else None
+        return bool(drv and len(path) >= 3 and path[2] in drv.secret_fields)
+
+    def check_file(self, f: File, bundle: dict, checker: Any) -> None:
+        f.problems = schema_mod.check(f.root, bundle, self.hidden, checker)
+        bad_by_item: dict[tuple, list[tuple]] = defaultdict(list)
+        for p in f.problems:
+            for b in p.bad:
+                if len(b) >= 2:
+                    bad_by_item[b[:2]].append(tuple(b[2:]))
+        for kind in self.drivers:
+            section = f.root.get(kind)
+            if not isinstance(section, YList):
+                continue
+            for i, node in enumerate(section):
+                if isinstance(node, YMap):
+                    self.items.append(
+                        Item(kind, f.display, f.real, i, node, bad=bad_by_item[(kind, i)])
+                    )
+
+    def check_versions(self) -> None:
+        first: tuple[Any, Source] | None = None
+        for f in self.files:
+            if "version" not in f.root:
+                continue
+            value, src = f.root["version"], f.root.val_src["version"]
+            if first is None:
+                first = (value, src)
+            elif value != first[0]:
+                self.error(
+                    f"version {value!r} differs from version {first[0]!r} at {first[1]}", src
+                )
+
+    # -- specs --
+
+    def prepare(self, it: Item) -> None:
+        drv = self.drivers[it.kind]
+        state = it.node.get("state")
+        it.state = state if state in ("present", "absent") else "present"
+        it.managed = it.node.get("managed") is not False
+        if not it.managed and it.state == "absent":
+            self.diags.append(
+                Diagnostic(
+                    "error",
+                    "managed: false and state: absent contradict each other: a resource "
+                    "that is only looked up is never deleted",
+                    source=it.node.start,
+                )
+            )
+        it.spec = plain(it.node)
+        it.spec.pop("state", None)
+        it.spec.pop("managed", None)
+        record_sources(it.node, (), it.sources)
+        for decl, name in drv.item_shorthand.items():
+            for path, value in list(walk(it.spec, decl)):
+                if isinstance(value, str):
+                    set_at(it.spec, path, {name: value})
+                    it.sources[schema_mod.render_path(path + (name,))] = it.src(path)
+        for decl, targets in drv.field_shorthand.items():
+            parent_decl, _, name = decl.rpartition(".")
+            for path, parent in list(walk(it.spec, parent_decl)):
+                if isinstance(parent, dict) and name in parent and not it.is_bad(path + (name,)):
+                    value = parent.pop(name)
+                    for t in targets:
+                        parent[t] = value
+                        it.sources[schema_mod.render_path(path + (t,))] = it.src(path + (name,))
+        for decl, defaults in drv.item_defaults.items():
+            for _path, item in walk(it.spec, decl):
+                if isinstance(item, dict):
+                    for k, v in defaults.items():
+                        item.setdefault(k, v)
+        for name in sorted(drv.secret_fields):
+            if name in it.spec:
+                secret = self.secret(it, drv, name, it.spec[name])
+                if secret is None:
+                    del it.spec[name]  # never keep an unread or invalid secret in plain text
+                else:
+                    it.spec[name] = secret
+        for decl, mode in drv.path_fields.items():
+            for path, value in list(walk(it.spec, decl)):
+                if isinstance(value, str) and not it.is_bad(path):
+                    resolved = self.resolve_path(it, value)
+                    set_at(it.spec, path, resolved)
+                    if mode == "read" and it.state == "present":
+                        self.check_readable(it, path, value, resolved)
+        for decl, target in drv.references.items():
+            for path, value in walk(it.spec, decl):
+                if value is not None:
+                    it.sites.append(Site(path, decl, target, value, it.is_bad(path)))
+
+    def resolve_path(self, it: Item, raw: str) -> str:
+        expanded = os.path.expanduser(raw)
+        if not os.path.isabs(expanded):
+            expanded = os.path.join(os.path.dirname(os.path.abspath(it.real_file)), expanded)
+        return os.path.normpath(expanded)
+
+    def check_readable(self, it: Item, path: tuple, raw: str, resolved: str) -> bool:
+        src = it.src(path)
+        if not os.path.exists(resolved):
+            self.error(f"file not found: '{raw}' (looked for {resolved})", src, it)
+        elif not os.path.isfile(resolved):
+            self.error(f"'{raw}' is not a regular file", src, it)
+        elif not os.access(resolved, os.R_OK):
+            self.error(f"file '{raw}' is not readable", src, it)
+        else:
+            return True
+        return False
+
+    def secret(self, it: Item, drv: type[Driver], name: str, value: Any) -> Secret | None:
+        if it.is_bad((name,)) or it.state == "absent":
+            return None  # an absent resource needs no secret (deleting needs no password)
+        if isinstance(value, str):
+            if name in drv.warn_inline_secret:
+                self.warn(
+                    f"{name} written inline; use {{env: ...}} or {{file: ...}}",
+                    it.src((name,)),
+                    it,
+                )
+            return Secret(value, "inline")
+        if not isinstance(value, dict):
+            return None
+        if "env" in value:
+            var = value["env"]
+            src = it.src((name, "env"))
+            text = self.env.get(var)
+            if text is None:
+                self.error(f"environment variable '{var}' is not set ({name})", src, it)
+                return None
+            if text == "":
+                self.error(f"environment variable '{var}' is empty ({name})", src, it)
+                return None
+            return Secret(text, f"env:{var}")
+        raw = value["file"]
+        resolved = self.resolve_path(it, raw)
+        if not self.check_readable(it, (name, "file"), raw, resolved):
+            return None
+        src = it.src((name, "file"))
+        if os.path.getsize(resolved) > MAX_SECRET_FILE_BYTES:
+            self.error(f"secret file '{raw}' is larger than 1 MB", src, it)
+            return None
+        try:
+            with open(resolved, encoding="utf-8") as fh:
+                text = fh.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not valid UTF-8"
+            self.error(f"cannot read secret file '{raw}': {reason}", src, it)
+            return None
+        text = text.removesuffix("\n").removesuffix("\r")
+        if text == "":
+            self.error(f"secret file '{raw}' is empty", src, it)
+            return None
+        return Secret(text, f"file:{raw}")
+
+    # -- run --
+
+    def run(self, paths: list[str]) -> tuple[Manifest | None, list[Diagnostic]]:
+        files = self.expand(paths)
+        bundle = schema_mod.load_bundle()
+        checker = schema_mod.validator(bundle)
+        for display, real in files:
+            root = self.read(display, real)
+            if root is None:
+                self.unusable = True
+                continue
+            f = File(display, real, root)
+            self.files.append(f)
+            self.check_file(f, bundle, checker)
+        self.check_versions()
+        for it in self.items:
+            self.prepare(it)
+        order = {k: i for i, k in enumerate(self.refs.key_order())}
+        for it in sorted(self.items, key=lambda i: order[i.kind]):
+            self.refs.key(it)
+        for it in self.items:
+            self.refs.resolve_rest(it)
+        for it in self.items:
+            self.refs.check_absent_targets(it)
+            self.drivers[it.kind].check(Checker(it, self.refs, self.error, self.warn))
+            self.check_creatable(it)
+        self.report_schema_problems()
+        self.finish_diagnostics()
+        order_of_file = {f.display: i for i, f in enumerate(self.files)}
+        self.diags.sort(key=lambda d: _diag_order(d, order_of_file))
+        if self.unusable:
+            return None, self.diags
+        rank = {k: i for i, k in enumerate(self.drivers)}
+        keyed = [it for it in self.items if it.address is not None and not it.duplicate]
+        keyed.sort(key=lambda it: (rank.get(it.kind, len(rank)), order_of_file[it.file], it.index))
+        manifest = Manifest(files=[f.display for f in self.files])
+        for it in keyed:
+            manifest.resources[it.address] = Resource(
+                it.address, it.spec, it.state, it.node.start, dict(it.sources), it.managed
+            )
+        return manifest, self.diags
+
+    def check_creatable(self, it: Item) -> None:
+        """Warn when a managed resource could not be created: fine if it already exists
+        (an image adopted by name), so only the plan, which knows, can make it an error.
+        A field written but unusable was reported already."""
+        if it.state != "present" or not it.managed or it.address is None or it.duplicate:
+            return
+        drv = self.drivers[it.kind]
+        missing = [
+            f
+            for f in sorted(drv.required_for_create)
+            if f not in it.node
+        ]
+        if missing:
+            self.warn(
+                f"{singular(it.kind)} {it.address.name} cannot be created without "
+                f"{' and '.join(missing)}; fine if it already exists (managed: false says it must)",
+                it.node.start,
+                it,
+            )
+
+    def report_schema_problems(self) -> None:
+        by_pos = {(it.file, it.kind, it.index): it for it in self.items}
+        for f in self.files:
+            for p in f.problems:
+                it = by_pos.get((f.display, p.path[0], p.path[1])) if len(p.path) >= 2 else None
+                src = locate(f.root, p.path, p.at_key)
+                if src not in self.yaml_errors:
+                    self.error(p.message, src, it)
+
+
+def _diag_order(d: Diagnostic, files: dict[str, int]) -> tuple:
+    if d.source is None:
+        return (-1, 0, 0, 0)
+    return (files.get(d.source.file, len(files)), d.source.line, d.source.column, 0)
+
+
+def load(
+    paths: list[str], environ: Mapping[str, str] | None = None
+) -> tuple[Manifest | None, list[Diagnostic]]:
+    """Load and check manifest files/folders; every diagnostic found, in file order.
+
+    The Manifest is None only when a file could not be read or parsed (the manifest would
+    be incomplete); otherwise it holds every resource that got an address, even when other
+    diagnostics are errors. Callers must stop when any diagnostic is an error.
+    `environ` replaces os.environ for {env: NAME} secrets (tests).
+    """
+    return Loader(environ).run(list(paths))

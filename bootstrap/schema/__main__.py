@@ -1,0 +1,5 @@
+import sys
+
+from bootstrap.schema.bundle import main
+
+sys.exit(main())

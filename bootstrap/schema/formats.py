@@ -1,0 +1,68 @@
+"""The formats the manifest schema checks for real, and the validator using them."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+from urllib.parse import urlsplit
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+from bootstrap.schema.bundle import load_bundle
+
+
+def format_checker() -> FormatChecker:
+    """Formats checked for real (draft 2020-12 only annotates them by default)."""
+    checker = FormatChecker(formats=())
+
+    @checker.checks("cidr", raises=ValueError)
+    def _cidr(value: object) -> bool:
+        if not isinstance(value, str):
+            return True
+        if "/" not in value:
+            raise ValueError("a CIDR needs a prefix length, e.g. 10.0.0.0/24")
+        try:
+            ipaddress.ip_network(value, strict=True)
+        except ValueError as exc:
+            if "host bits set" in str(exc):
+                net = ipaddress.ip_network(value, strict=False)
+                raise ValueError(f"host bits are set; did you mean {net}?") from None
+            raise
+        return True
+
+    @checker.checks("ip-address", raises=ValueError)
+    def _ip(value: object) -> bool:
+        if isinstance(value, str):
+            ipaddress.ip_address(value)
+        return True
+
+    @checker.checks("http-url", raises=ValueError)
+    def _url(value: object) -> bool:
+        if isinstance(value, str):
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("expected http:// or https:// followed by a host")
+            parts.port  # noqa: B018  (raises ValueError for a bad port)
+        return True
+
+    @checker.checks("email", raises=ValueError)
+    def _email(value: object) -> bool:
+        if isinstance(value, str):
+            local, at, domain = value.partition("@")
+            if not (local and at and "." in domain) or any(c.isspace() for c in value):
+                raise ValueError("expected an address like name@example.org")
+        return True
+
+    return checker
+
+
+FORMAT_NAMES = {
+    "cidr": "CIDR",
+    "ip-address": "IP address",
+    "http-url": "URL",
+    "email": "e-mail address",
+}
+
+
+def validator(bundle: dict[str, Any] | None = None) -> Draft202012Validator:
+    return Draft202012Validator(bundle or load_bundle(), format_checker=format_checker())
