@@ -305,6 +305,10 @@ class Resolver:
         if live_id is not None:
             self._names.pop(live_id, None)
 
+    def replacing(self, address: Address) -> bool:
+        """This plan deletes the live `address` and creates it anew."""
+        return address in self._pending and address in self._ids
+
     def live(self, address: Address) -> str | None:
         return self._ids.get(address)
 

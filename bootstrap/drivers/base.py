@@ -15,7 +15,16 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bootstrap.errors import AmbiguousResource
-from bootstrap.model import DEFAULT_DOMAIN, MASK, Address, Manifest, Ref, Resource, Secret
+from bootstrap.model import (
+    DEFAULT_DOMAIN,
+    MASK,
+    Address,
+    Manifest,
+    Ref,
+    Resource,
+    Secret,
+    iter_refs,
+)
 from bootstrap.plan import (
     Action,
     Change,
@@ -276,7 +285,10 @@ class Driver:
         diffs: list[FieldDiff] = []
         for f, want in desired.items():
             have = observed.fields.get(f)
-            if not self.equal(f, want, have):
+            # A field naming a resource this plan replaces changes with it, even when it is
+            # compared by name (a server's flavor, keypair, networks): the new one is
+            # another resource.
+            if not self.equal(f, want, have) or self.replaced_refs(resource, f, resolver):
                 diffs.append(
                     FieldDiff(
                         f,
@@ -294,6 +306,7 @@ class Driver:
         # A dependency that is replaced changes the ids this resource refers to.
         causes = sorted(
             {str(a) for d in diffs for a in pending_in(desired[d.field]) if resolver.live(a)}
+            | {str(a) for d in diffs for a in self.replaced_refs(resource, d.field, resolver)}
         )
         because = f" (because {', '.join(causes)} is replaced)" if causes else ""
         immutable = [d.field for d in diffs if d.field in self.immutable]
@@ -323,6 +336,15 @@ class Driver:
             destructive=bool(disruptive),
             steps=[Step("update", self.update_patch(resource, observed, desired, changed))],
         )
+
+    @staticmethod
+    def replaced_refs(resource: Resource, field_name: str, resolver: Resolver) -> list[Address]:
+        """Resources this field refers to that the plan replaces (a cascade's cause)."""
+        return [
+            ref.address
+            for ref in iter_refs(resource.spec.get(field_name))
+            if resolver.replacing(ref.address)
+        ]
 
     def comparable(
         self, resource: Resource, observed: Observed, desired: dict[str, Any], facts: Facts

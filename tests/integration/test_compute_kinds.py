@@ -634,6 +634,34 @@ def test_resize_is_confirmed_or_reports_novas_reason(tmp_path, unique_name, clea
         assert server.flavor["original_name"] == f"{n}tiny" and server.status == "ACTIVE"
 
 
+def test_flavor_replaced_under_a_server_plans_and_applies_its_resize(
+    tmp_path, unique_name, cleanup, cloud
+):
+    """A cascade: the flavor is replaced (new sizes), so the server on it is resized; the
+    plan names that change and its cause, and apply does exactly the planned steps."""
+    n = unique_name
+    base = server_setup(tmp_path, n)
+    path = manifest(tmp_path, n, base + SERVER)
+    ok(apply(path))
+    bigger = base.replace("{name: {n}tiny, vcpus: 1, ram: 64", "{name: {n}tiny, vcpus: 1, ram: 96")
+    assert bigger != base
+    changed = manifest(tmp_path, n, bigger + SERVER, "bigger.yaml")
+    the_plan = plan(changed)
+    by_address = {str(c.address): c for c in the_plan.changes if c.is_change}
+    assert sorted(by_address) == [f"flavors.{n}tiny", f"servers.admin/{n}vm"]
+    assert by_address[f"flavors.{n}tiny"].action.value == "replace"
+    resize = by_address[f"servers.admin/{n}vm"]
+    assert (resize.action.value, resize.destructive) == ("update", True)
+    assert f"because flavors.{n}tiny is replaced" in resize.reason
+    run = apply(changed, allow_destroy=True)
+    ok(run)
+    assert run.actions() == {f"flavors.{n}tiny": "replace", f"servers.admin/{n}vm": "update"}
+    server = live_server(cloud, n)
+    assert server.flavor["original_name"] == f"{n}tiny" and server.flavor["ram"] == 96
+    assert server.status == "ACTIVE"
+    assert_converged(changed)
+
+
 def test_server_in_a_project_without_a_role_says_what_to_add(tmp_path, unique_name, cleanup, cloud):
     n = unique_name
     base = server_setup(tmp_path, n).replace("project: admin", "project: {n}proj")
