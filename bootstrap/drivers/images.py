@@ -1,7 +1,8 @@
 """images: Glance images, content-addressed.
 
 Glance image data is immutable: a different source (by hash, see _glance.py) is a
-replace (the old image deleted, the new one uploaded), everything else is a PATCH.
+replace, create-before-destroy (the new image uploaded and verified, servers rebuilt onto
+it, then the old one deleted), everything else is a PATCH.
 Adopts images uploaded by openstacksdk/Ansible (owner_specified.openstack.sha256)
 without uploading again. Marker for --prune: the property managed_by=openstack-bootstrap.
 
@@ -39,6 +40,9 @@ class ImageDriver(Driver):
     map_fields = frozenset({"properties"})
     ownership = "property"
     position = 100
+    # A new image is uploaded and verified before the old one is deleted: a failed upload
+    # leaves the old image in place. Glance allows two images of one name meanwhile.
+    create_before_destroy = True
     admin_fields = {"visibility": ("public",)}
     required_for_create = frozenset({"source", "disk_format"})
 
