@@ -73,9 +73,10 @@ def held_back(plan: Plan, permission: Permission) -> dict[Address, str]:
         grown = False
         for root in list(held):
             for d in nx.descendants(graph, root):
-                address = getattr(d, "address", d)  # a Retire node stands for its change
-                if address not in held and changes[address].is_change:
-                    held[address] = f"depends on {root}, which is held back"
+                if not isinstance(d, Address):
+                    continue  # the old resource's delete: see below
+                if d not in held and changes[d].is_change:
+                    held[d] = f"depends on {root}, which is held back"
                     grown = True
         # A create-before-destroy replace cannot finish while a dependent is held back.
         for c in plan.changes:

@@ -51,7 +51,8 @@ def list_delta(before: Any, after: Any) -> list[str] | None:
     return [f"- {k}" for k in key if k not in want] + [f"+ {k}" for k in want if k not in key]
 
 
-# In the column before the action symbol: this change destroys data (see gates.py).
+# In the column before the action symbol: this change is destructive — it deletes,
+# replaces, rebuilds or resizes (see gates.py for which of them need --allow-destroy).
 DESTROYS = "!"
 
 
@@ -59,7 +60,7 @@ def reason_text(change: Change) -> str:
     """The reason on a change's line: always for what destroys data, and for replaces,
     deletes and updates that happen for a reason beyond "fields differ"."""
     if change.destructive:
-        return f"destroys data: {change.reason}" if change.reason else "destroys data"
+        return f"destructive: {change.reason}" if change.reason else "destructive"
     if change.action is Action.UPDATE and change.reason == "fields differ":
         return ""
     if change.action in (Action.REPLACE, Action.DELETE, Action.UPDATE):
@@ -89,7 +90,7 @@ def change_lines(change: Change) -> list[str]:
     if change.creates_first:
         lines.append("      [dim]create before destroy: the old one is deleted last[/dim]")
     if change.held_back:
-        lines.append(f"       [bold yellow]held back: {escape(change.held_back)}[/bold yellow]")
+        lines.append(f"      [bold yellow]held back: {escape(change.held_back)}[/bold yellow]")
     return lines
 
 

@@ -24,6 +24,7 @@ from bootstrap.plan import (
     Resolver,
     Step,
     contains_pending,
+    is_pending,
     map_delta,
     pending_in,
     set_delta,
@@ -294,7 +295,10 @@ class Driver:
                         display(have, resolver),
                         # Normalised like the live value, so a reviewer sees the real
                         # difference; what is not created yet shows by its address.
-                        display(resource.spec[f])
+                        # A replaced dependency's new id: "(known after apply: ...)".
+                        want
+                        if is_pending(want)
+                        else display(resource.spec[f])
                         if contains_pending(want)
                         else display(want, resolver),
                         sensitive=f in self.secret_fields,
