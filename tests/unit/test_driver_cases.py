@@ -93,8 +93,10 @@ def test_driver_case(path: Path):
     )
     resolver = Resolver({parse_address(a): i for a, i in (case.get("known") or {}).items()})
     obs = case.get("observed")
-    observed_list = [] if obs is None else [Observed(obs["id"], convert(obs["fields"]))]
-    observed_list += [Observed(o["id"], convert(o["fields"])) for o in case.get("others", [])]
+    observed_list = [
+        Observed(o["id"], convert(o["fields"]), managed=bool(o.get("managed")))
+        for o in ([] if obs is None else [obs]) + case.get("others", [])
+    ]
     live = driver.match(res, observed_list, resolver)
     change = driver.diff(res, live, resolver, make_facts(kind, case.get("facts")))
     expect = case["expect"]
