@@ -85,6 +85,7 @@ def add_destroy_gate(p: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_destroy_patterns(parser, args)
     handler = COMMANDS[args.command]
     return handler(args)
 
@@ -270,6 +271,19 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if not result.ok:
         return EXIT_ERROR
     return EXIT_CHANGES if args.detailed_exitcode and result.held else EXIT_OK
+
+
+def check_destroy_patterns(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """`--allow-destroy` takes an optional value: `apply a.yaml --allow-destroy b.yaml`
+    would read b.yaml as an address and never apply it. A path is refused, loudly."""
+    import os
+
+    for pattern in getattr(args, "allow_destroy", None) or []:
+        if pattern != "*" and os.path.exists(pattern):
+            parser.error(
+                f"--allow-destroy {pattern!r} names a file, not an address: put the "
+                f"manifest paths first, or write --allow-destroy=ADDRESS"
+            )
 
 
 def engine_hold(plan, allow_destroy) -> None:

@@ -415,7 +415,9 @@ def make_plan(
         changes.append(change)
     if prune:
         changes.extend(_prune_changes(drivers, observed, matched))
-    diagnostics.extend(_lifecycle_errors(changes))
+    from bootstrap.gates import prevent_destroy_errors  # gates imports this module
+
+    diagnostics.extend(prevent_destroy_errors(changes))
     return Plan(changes=changes, graph=graph, diagnostics=diagnostics), resolver
 
 
@@ -498,10 +500,3 @@ def _prune_changes(
                     )
                 )
     return out
-
-
-def _lifecycle_errors(changes: list[Change]) -> list[Diagnostic]:
-    """lifecycle.prevent_destroy: a plan destroying such a resource cannot be made."""
-    from bootstrap.gates import prevent_destroy_errors
-
-    return prevent_destroy_errors(changes)
