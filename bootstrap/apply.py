@@ -6,7 +6,8 @@ API-ready arguments) that `diff` decided. Apply fills in the ids learnt as it go
 makes is the one that finds a resource whose create answer was lost.
 
 A failed node skips everything that depends on it; independent branches go on; the
-root cause is reported once.
+root cause is reported once. A held-back node (gates.py decided it before apply) is run
+like a failed one is: not at all, and nothing after it runs.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from bootstrap.drivers.base import Driver
 
 # Outcomes of one node.
-CREATED, UPDATED, REPLACED, DELETED, UNCHANGED, FAILED, SKIPPED = (
+CREATED, UPDATED, REPLACED, DELETED, UNCHANGED, FAILED, SKIPPED, HELD = (
     "created",
     "updated",
     "replaced",
@@ -54,7 +55,22 @@ CREATED, UPDATED, REPLACED, DELETED, UNCHANGED, FAILED, SKIPPED = (
     "unchanged",
     "failed",
     "skipped",
+    "held back",
 )
+
+
+@dataclass(frozen=True)
+class Retire:
+    """The execution node deleting the old resource of a create-before-destroy replace.
+
+    It runs after the replace's create and after every dependent of the resource (their
+    updates switch to the new id first); its result is folded into the replace's.
+    """
+
+    address: Address
+
+    def __str__(self) -> str:
+        return f"{self.address} (old)"
 
 
 @dataclass
@@ -78,12 +94,17 @@ class ApplyResult:
 
     @property
     def ok(self) -> bool:
+        """Nothing failed (held-back changes were not run on purpose: not a failure)."""
         return not any(r.outcome in (FAILED, SKIPPED) for r in self.results.values())
+
+    @property
+    def held(self) -> list[NodeResult]:
+        return [r for r in self.results.values() if r.outcome == HELD]
 
     def summary(self) -> dict[str, int]:
         return {
             o: self.count(o)
-            for o in (CREATED, UPDATED, REPLACED, DELETED, UNCHANGED, FAILED, SKIPPED)
+            for o in (CREATED, UPDATED, REPLACED, DELETED, UNCHANGED, FAILED, SKIPPED, HELD)
         }
 
 
@@ -138,7 +159,21 @@ def execution_graph(plan: Plan) -> nx.DiGraph:
         for b in pruned:
             if rank[a.address.kind] > rank[b.address.kind]:
                 g.add_edge(a.address, b.address)
+    _retire_after_dependents(g, plan)
     return g
+
+
+def _retire_after_dependents(g: nx.DiGraph, plan: Plan) -> None:
+    """Split each create-before-destroy replace: its node makes the new resource, a
+    Retire node deletes the old one after every dependent has switched to the new id."""
+    for c in plan.changes:
+        if not c.creates_first:
+            continue
+        old = Retire(c.address)
+        dependents = list(g.successors(c.address))
+        g.add_edge(c.address, old)
+        for d in dependents:
+            g.add_edge(d, old)
 
 
 def walk(
@@ -146,8 +181,14 @@ def walk(
     run: Callable[[Address], str],
     parallelism: int,
     on_done: Callable[[NodeResult], None] | None = None,
+    held: dict[Address, str] | None = None,
 ) -> dict[Address, NodeResult]:
-    """Run every node once all its predecessors succeeded; skip descendants of failures."""
+    """Run every node once all its predecessors succeeded; skip descendants of failures.
+
+    `held` nodes (decided before apply) are not run: they and what comes after them are
+    reported held back, with the reason given or the held node they wait for.
+    """
+    held = held or {}
     results: dict[Address, NodeResult] = {}
     waiting = {n: set(graph.predecessors(n)) for n in graph.nodes}
     blocked_by: dict[Address, Address] = {}
@@ -171,8 +212,13 @@ def walk(
                 if waiting[n]:
                     continue
                 del waiting[n]
-                if n in blocked_by:
-                    root = blocked_by[n]
+                root = blocked_by.get(n)
+                if n in held or (root is not None and results[root].outcome == HELD):
+                    why = held.get(n) or f"depends on {root}, which is held back"
+                    finish(NodeResult(n, HELD, detail=why))
+                    release(n, failed=True)
+                    continue
+                if root is not None:
                     finish(NodeResult(n, SKIPPED, DependencyFailed(str(n), str(root))))
                     release(n, failed=True)
                     continue
@@ -227,46 +273,75 @@ class Applier:
         self.ctx = ctx or ApplyContext()
         self._lock = threading.Lock()
 
-    def apply(self, plan: Plan, parallelism: int = 8, on_event: Event | None = None) -> ApplyResult:
+    def apply(
+        self,
+        plan: Plan,
+        parallelism: int = 8,
+        on_event: Event | None = None,
+        held: dict[Address, str] | None = None,
+    ) -> ApplyResult:
+        """Walk the execution graph; `held` (from gates.py) names what is not to run."""
         changes = plan.by_address()
         graph = execution_graph(plan)
 
-        def run(address: Address) -> str:
-            change = changes[address]
+        def run(node: Address | Retire) -> str:
+            if isinstance(node, Retire):
+                return self.execute(changes[node.address], old=True)
+            change = changes[node]
             if on_event and change.is_change:
                 on_event(change, "start", None)
             return self.execute(change)
 
         def done(res: NodeResult) -> None:
+            if isinstance(res.address, Retire):
+                return  # reported with its replace, once folded
             change = changes[res.address]
+            if not change.is_change and res.outcome == HELD:
+                return  # nothing to hold: reported as unchanged
+            if change.creates_first and res.outcome == REPLACED:
+                return  # reported once its old resource is deleted too
             if on_event and (change.is_change or res.outcome in (FAILED, SKIPPED)):
                 on_event(change, res.outcome, res.error)
 
-        return ApplyResult(walk(graph, run, parallelism, done))
+        results = walk(graph, run, parallelism, done, held)  # type: ignore[arg-type]
+        return ApplyResult(_fold(results, changes, on_event))
 
     # ---- one node ------------------------------------------------------------------
-    def execute(self, change: Change) -> str:
-        """Run the change's steps in order; the outcome is the planned action's."""
+    def execute(self, change: Change, old: bool = False) -> str:
+        """Run the change's steps in order; the outcome is the planned action's.
+
+        A create-before-destroy replace runs as two nodes: its steps up to the delete of
+        the old resource, then (`old`) that delete, against what was observed.
+        """
         address = str(change.address)
         driver = self.drivers[change.address.kind]
         current = change.observed
+        steps = change.steps
+        if change.creates_first:
+            steps = [s for s in steps if (s.verb == "delete") == old]
         try:
-            for step in change.steps:
+            for step in steps:
+                if old:
+                    self._delete(driver, change.observed, address)
+                    continue
                 current = self._run_step(driver, change, step, current, address)
         except BootstrapError:
             raise
         except Exception as exc:  # noqa: BLE001 - every client error joins the tree
             raise classify(exc, address) from exc
-        return OUTCOME[change.action]
+        return DELETED if old else OUTCOME[change.action]
+
+    def _delete(self, driver: Driver, observed: Observed | None, address: str) -> None:
+        assert observed is not None, f"{address}: a delete step needs what was observed"
+        gone = observed
+        with contextlib.suppress(NotFound):  # already gone is the goal reached
+            with_retries(lambda: driver.delete(self.cloud, gone, self.ctx), address=address)
 
     def _run_step(
         self, driver: Driver, change: Change, step: Step, current: Observed | None, address: str
     ) -> Observed | None:
         if step.verb == "delete":
-            assert current is not None, f"{address}: a delete step needs what was observed"
-            gone = current
-            with contextlib.suppress(NotFound):  # already gone is the goal reached
-                with_retries(lambda: driver.delete(self.cloud, gone, self.ctx), address=address)
+            self._delete(driver, current, address)
             self._forget(change.address)
             return None
         args = self._fill(step.args, address)
@@ -305,11 +380,15 @@ class Applier:
         resource = change.resource
         assert resource is not None
 
+        # A create-before-destroy replace: the old resource is still there, not a match.
+        old_id = change.observed.id if change.creates_first and change.observed else None
+
         def made_meanwhile() -> Observed | None:
             # The one re-read at apply: a create whose answer was lost did happen.
             found = with_retries(
                 lambda: driver.read_all(self.cloud, [resource]), address=address
             )
+            found = [o for o in found if o.id != old_id]
             with self._lock:
                 resolver = Resolver(self.resolver.ids())
             match = driver.match(resource, found, resolver)
@@ -345,6 +424,40 @@ class Applier:
         if isinstance(value, (SetDelta, MapDelta)):
             return value.fill(lambda v: self._fill(v, address))
         return value
+
+
+def _fold(
+    results: dict[Address, NodeResult], changes: dict[Address, Change], on_event: Event | None
+) -> dict[Address, NodeResult]:
+    """One result per change: Retire nodes folded into their replace, held no-ops unchanged."""
+    out: dict[Address, NodeResult] = {}
+    for node, res in results.items():
+        if isinstance(node, Retire):
+            continue
+        if res.outcome == HELD and not changes[node].is_change:
+            res = NodeResult(node, UNCHANGED)
+        out[node] = res
+    for node, res in results.items():
+        if not isinstance(node, Retire):
+            continue
+        made = out[node.address]
+        if made.outcome != REPLACED:
+            continue  # the replace itself failed, was skipped or held: reported as such
+        if res.outcome == FAILED:
+            err = res.error
+            msg = f"the new one was created, but deleting the old one failed: {err}"
+            folded = NodeResult(node.address, FAILED, ResourceFailed(msg, str(node.address)))
+            if isinstance(err, CloudError):
+                folded.error = type(err)(msg, str(node.address), err.status, err.retryable)
+        elif res.outcome in (SKIPPED, HELD):
+            # A dependent failed (or waits): it may still use the old one, which stays.
+            folded = NodeResult(node.address, res.outcome, res.error, res.detail)
+        else:
+            folded = made
+        out[node.address] = folded
+        if on_event:
+            on_event(changes[node.address], folded.outcome, folded.error)
+    return out
 
 
 def skipped_by(result: ApplyResult) -> dict[str, list[str]]:

@@ -1,7 +1,10 @@
 """Command line: parse, call the engine, render. The ONLY place that picks exit codes.
 
-Exit codes: 0 success (plan: no changes), 1 error, 2 changes present (plan with
---detailed-exitcode).
+Exit codes: 0 success (plan: no changes), 1 error, 2 with --detailed-exitcode: plan —
+changes present; apply — changes held back (destructive without --allow-destroy), the
+cloud still differs from the manifest. Like Terraform, a plain apply that did everything
+it was allowed to do exits 0 even when it held changes back: holding back is the policy
+working, not a failure; timers that must notice pass --detailed-exitcode.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="also delete resources this tool created that the manifest no longer lists",
         )
         p.add_argument("-v", "--verbose", action="store_true", help="log API retries")
+        add_destroy_gate(p)
     plan_p, apply_p = sub.choices["plan"], sub.choices["apply"]
     plan_p.add_argument("--format", choices=("text", "json"), default="text")
     plan_p.add_argument(
@@ -50,22 +54,38 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit 0 when there are no changes, 2 when there are, 1 on error",
     )
+    apply_p.add_argument(
+        "--detailed-exitcode",
+        action="store_true",
+        help="exit 0 when the cloud now matches, 2 when changes were held back, 1 on error",
+    )
     plan_p.add_argument("--out", metavar="PLAN.json", help="save the plan for `apply PLAN.json`")
     apply_p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     apply_p.add_argument(
         "--parallelism", type=int, default=8, metavar="N", help="changes made at once (8)"
     )
-    apply_p.add_argument(
-        "--allow-destroy",
-        action="store_true",
-        help="allow replacements that destroy data (rebuilding a server, re-creating a project)",
-    )
     return parser
+
+
+def add_destroy_gate(p: argparse.ArgumentParser) -> None:
+    """--allow-destroy [ADDRESS]: plan shows, and apply runs, what it allows."""
+    p.add_argument(
+        "--allow-destroy",
+        action="append",
+        nargs="?",
+        const="*",
+        default=[],
+        metavar="ADDRESS",
+        help="allow changes that destroy data (a replace, a server rebuild or resize): "
+        "all of them, or those whose address matches (repeatable, globs: 'servers.acme/*'); "
+        "without it they and what depends on them are held back, the rest is applied",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_destroy_patterns(parser, args)
     handler = COMMANDS[args.command]
     return handler(args)
 
@@ -171,6 +191,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         secrets = loaded.manifest.secrets()
     except BootstrapError as exc:
         return _report_error(exc, secrets)
+    engine_hold(plan, args.allow_destroy)
     if args.out:
         doc = plan.to_json(loaded.manifest.files)
         doc["prune"] = args.prune
@@ -209,11 +230,15 @@ def cmd_apply(args: argparse.Namespace) -> int:
         secrets = loaded.manifest.secrets()
         if saved is not None:
             engine.check_saved_plan(saved, plan)
+        # Every check before the plan is shown and the question asked, so that the plan
+        # says what will be held back and a "yes" is never answered in vain.
+        held = engine.check_apply(cloud, plan, args.allow_destroy)
         print_plan(out, plan)
         if not plan.has_changes:
             return EXIT_OK
-        # Every check before the question, so a "yes" is never answered in vain.
-        engine.check_apply(cloud, plan, args.allow_destroy)
+        if all(c.address in held for c in plan.changes if c.is_change):
+            out.print("Nothing to apply: every change is held back.")
+            return EXIT_CHANGES if args.detailed_exitcode else EXIT_OK
         if not args.yes and saved is None:
             if not sys.stdin.isatty():
                 raise BootstrapError("not a terminal: pass --yes to apply without asking")
@@ -243,7 +268,29 @@ def cmd_apply(args: argparse.Namespace) -> int:
         time.monotonic() - start,
         lambda text: mask_secrets(text, secrets),
     )
-    return EXIT_OK if result.ok else EXIT_ERROR
+    if not result.ok:
+        return EXIT_ERROR
+    return EXIT_CHANGES if args.detailed_exitcode and result.held else EXIT_OK
+
+
+def check_destroy_patterns(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """`--allow-destroy` takes an optional value: `apply a.yaml --allow-destroy b.yaml`
+    would read b.yaml as an address and never apply it. A path is refused, loudly."""
+    import os
+
+    for pattern in getattr(args, "allow_destroy", None) or []:
+        if pattern != "*" and os.path.exists(pattern):
+            parser.error(
+                f"--allow-destroy {pattern!r} names a file, not an address: put the "
+                f"manifest paths first, or write --allow-destroy=ADDRESS"
+            )
+
+
+def engine_hold(plan, allow_destroy) -> None:
+    """Mark what apply would hold back under these flags (the plan shows it)."""
+    from bootstrap import engine
+
+    engine.hold(plan, allow_destroy)
 
 
 COMMANDS = {

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
+from bootstrap import gates
 from bootstrap.cloud import Cloud, with_retries
 from bootstrap.drivers.base import Driver, registry
 from bootstrap.errors import (
-    DestructiveChangeRefused,
     Forbidden,
     ManifestError,
     PlanError,
@@ -131,12 +132,17 @@ def plan(
     return result, resolver
 
 
-def preflight(cloud: Cloud, plan_: Plan) -> None:
-    """Fail before the first write when the credentials obviously cannot do the plan."""
+def preflight(cloud: Cloud, plan_: Plan, held: Collection[Address] = ()) -> None:
+    """Fail before the first write when the credentials obviously cannot do the plan
+    (the part of it that runs: held-back changes are not checked)."""
     if "admin" in cloud.roles:
         return
     drivers = registry()
-    changes = [c for c in plan_.changes if c.is_change and c.address.kind in drivers]
+    changes = [
+        c
+        for c in plan_.changes
+        if c.is_change and c.address.kind in drivers and c.address not in held
+    ]
     needs_admin = sorted({c.address.kind for c in changes if drivers[c.address.kind].needs_admin})
     roles = f"the token in use has roles: {', '.join(sorted(cloud.roles)) or 'none'}"
     if needs_admin:
@@ -161,22 +167,20 @@ def preflight(cloud: Cloud, plan_: Plan) -> None:
         )
 
 
-def check_destructive(plan_: Plan, allow_destroy: bool) -> None:
-    """Changes that lose data need --allow-destroy; refused before the first write."""
-    if allow_destroy:
-        return
-    refused = [
-        c for c in plan_.changes if c.destructive and c.action in (Action.REPLACE, Action.UPDATE)
-    ]
-    if refused:
-        raise DestructiveChangeRefused(
-            [str(c.address) for c in refused], [c.reason for c in refused]
-        )
+AllowDestroy = bool | Sequence[str] | None
 
 
-def check_apply(cloud: Cloud, plan_: Plan, allow_destroy: bool) -> None:
-    preflight(cloud, plan_)
-    check_destructive(plan_, allow_destroy)
+def hold(plan_: Plan, allow_destroy: AllowDestroy) -> dict[Address, str]:
+    """What apply will hold back under --allow-destroy (all, none, or address patterns);
+    marked on the plan's changes so that the plan shown says so."""
+    return gates.hold(plan_, gates.Permission.of(allow_destroy))
+
+
+def check_apply(cloud: Cloud, plan_: Plan, allow_destroy: AllowDestroy) -> dict[Address, str]:
+    """Every check before the first write; returns what is held back (not run)."""
+    held = hold(plan_, allow_destroy)
+    preflight(cloud, plan_, held)
+    return held
 
 
 def apply(
@@ -184,7 +188,7 @@ def apply(
     plan_: Plan,
     resolver: Resolver,
     *,
-    allow_destroy: bool = False,
+    allow_destroy: AllowDestroy = False,
     parallelism: int = 8,
     on_event: Any = None,
     progress: Any = None,
@@ -193,15 +197,17 @@ def apply(
 ) -> ApplyResult:
     """THE way to apply a plan (CLI, tests, benchmarks): checks, then the plan's steps.
 
-    Every check runs before the first write: the credentials' roles, destroy permission.
-    `ctx` may be given to look at what the apply shared afterwards (the server poller).
+    Every check runs before the first write: the credentials' roles. What needs
+    --allow-destroy and lacks it is held back with what depends on it (gates.py); every
+    other change is applied. `ctx` may be given to look at what the apply shared
+    afterwards (the server poller).
     """
     from bootstrap.apply import Applier, ApplyContext
 
-    check_apply(cloud, plan_, allow_destroy)
+    held = check_apply(cloud, plan_, allow_destroy)
     ctx = ctx or ApplyContext(progress=progress)
     applier = Applier(cloud, drivers or instantiate_drivers(), resolver, ctx)
-    return applier.apply(plan_, parallelism, on_event)
+    return applier.apply(plan_, parallelism, on_event, held)
 
 
 def plan_signature(plan_: Plan) -> list[dict[str, Any]]:

@@ -123,16 +123,6 @@ class PlanError(BootstrapError):
     """The plan cannot be made or must not be applied (stale saved plan, refused change)."""
 
 
-class DestructiveChangeRefused(PlanError):
-    def __init__(self, addresses: list[str], reasons: list[str]):
-        self.addresses = addresses
-        lines = "\n".join(f"  {a}: {r}" for a, r in zip(addresses, reasons, strict=True))
-        super().__init__(
-            "the plan destroys data and --allow-destroy was not given; nothing was changed:\n"
-            + lines
-        )
-
-
 class StalePlan(PlanError):
     pass
 

@@ -74,6 +74,22 @@ class Secret:
         raise TypeError("secrets are not serialisable")
 
 
+@dataclass(frozen=True)
+class Lifecycle:
+    """A resource's `lifecycle:` block: how the plan may treat it.
+
+    prevent_destroy: a plan that deletes, replaces, rebuilds or resizes it is an error,
+    even with --allow-destroy. ignore_changes: fields never compared (drift in them is
+    not planned; a create still sends them). create_before_destroy: a replace creates the
+    new resource, lets dependents switch to it, then deletes the old one; None: the
+    kind's default.
+    """
+
+    prevent_destroy: bool = False
+    ignore_changes: frozenset[str] = frozenset()
+    create_before_destroy: bool | None = None
+
+
 @dataclass
 class Resource:
     address: Address
@@ -84,6 +100,7 @@ class Resource:
     field_sources: dict[str, Source] = field(default_factory=dict)
     # False: only looked up (must exist), never created, changed or deleted.
     managed: bool = True
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
 
     @property
     def kind(self) -> str:

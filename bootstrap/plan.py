@@ -213,10 +213,23 @@ class Change:
     destructive: bool = False
     # What apply runs, in order: the plan is the program.
     steps: list[Step] = field(default_factory=list)
+    # Why apply will not run it under the given --allow-destroy (see gates.py); "" = runs.
+    held_back: str = ""
 
     @property
     def is_change(self) -> bool:
         return self.action is not Action.NOOP
+
+    @property
+    def creates_first(self) -> bool:
+        """A create-before-destroy replace: its steps create the new resource first and
+        end with the delete of the old one (apply runs that delete as its own node)."""
+        return (
+            self.action is Action.REPLACE
+            and bool(self.steps)
+            and self.steps[0].verb == "create"
+            and self.steps[-1].verb == "delete"
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -229,6 +242,8 @@ class Change:
             "observed": self.observed.fingerprint() if self.observed else None,
             "fields": [f.to_json() for f in self.fields],
             "steps": [s.to_json() for s in self.steps],
+            "held_back": bool(self.held_back),
+            "held_back_reason": self.held_back or None,
         }
 
 
@@ -257,7 +272,11 @@ class Plan:
         return {
             "format_version": PLAN_FORMAT_VERSION,
             "manifest_files": list(manifest_files),
-            "summary": self.counts(),
+            "summary": {
+                **self.counts(),
+                "destructive": sum(1 for c in self.changes if c.destructive),
+                "held_back": sum(1 for c in self.changes if c.held_back),
+            },
             "requests": self.requests,
             "changes": [c.to_json() for c in self.changes],
             "diagnostics": [d.to_json() for d in self.diagnostics],
@@ -400,6 +419,9 @@ def make_plan(
         changes.append(change)
     if prune:
         changes.extend(_prune_changes(drivers, observed, matched))
+    from bootstrap.gates import prevent_destroy_errors  # gates imports this module
+
+    diagnostics.extend(prevent_destroy_errors(changes))
     return Plan(changes=changes, graph=graph, diagnostics=diagnostics), resolver
 
 

@@ -51,12 +51,34 @@ def list_delta(before: Any, after: Any) -> list[str] | None:
     return [f"- {k}" for k in key if k not in want] + [f"+ {k}" for k in want if k not in key]
 
 
+# In the column before the action symbol: this change is destructive — it deletes,
+# replaces, rebuilds or resizes (see gates.py for which of them need --allow-destroy).
+DESTROYS = "!"
+
+
+def reason_text(change: Change) -> str:
+    """The reason on a change's line: always for what destroys data, and for replaces,
+    deletes and updates that happen for a reason beyond "fields differ"."""
+    if change.destructive:
+        return f"destructive: {change.reason}" if change.reason else "destructive"
+    if change.action is Action.UPDATE and change.reason == "fields differ":
+        return ""
+    if change.action in (Action.REPLACE, Action.DELETE, Action.UPDATE):
+        return change.reason
+    return ""
+
+
 def change_lines(change: Change) -> list[str]:
     style = STYLE[change.action]
-    reason = ""
-    if change.action in (Action.REPLACE, Action.DELETE) and change.reason:
-        reason = f"  [dim]({escape(change.reason)})[/dim]"
-    head = f"[{style}]{change.action.symbol:>3} {escape(str(change.address))}[/{style}]{reason}"
+    why = reason_text(change)
+    reason = f"  [dim]({escape(why)})[/dim]" if why else ""
+    if change.destructive:
+        reason = f"  [bold red]({escape(why)})[/bold red]"
+    mark = f"[bold red]{DESTROYS}[/bold red]" if change.destructive else " "
+    head = (
+        f"{mark}[{style}]{change.action.symbol:>3} {escape(str(change.address))}[/{style}]"
+        f"{reason}"
+    )
     lines = [head]
     for d in change.fields:
         delta = None if d.sensitive else list_delta(d.before, d.after)
@@ -65,16 +87,24 @@ def change_lines(change: Change) -> list[str]:
             lines.extend(f"        {escape(item)}" for item in delta)
         else:
             lines.append(f"      {escape(fmt_field(d, change.action))}")
-    if change.destructive and change.action is Action.REPLACE:
-        lines.append("      [bold red]destroys data: needs --allow-destroy[/bold red]")
+    if change.creates_first:
+        lines.append("      [dim]create before destroy: the old one is deleted last[/dim]")
+    if change.held_back:
+        lines.append(f"      [bold yellow]held back: {escape(change.held_back)}[/bold yellow]")
     return lines
 
 
 def summary_line(plan: Plan) -> str:
     c = plan.counts()
+    destructive = sum(1 for x in plan.changes if x.destructive)
+    held = sum(1 for x in plan.changes if x.held_back)
+    notes = [f"{destructive} destructive"] if destructive else []
+    if held:
+        notes.append(f"{held} held back")
     return (
         f"Plan: {c['create']} to create, {c['update']} to update, {c['replace']} to replace, "
-        f"{c['delete']} to delete, {c['no-op']} unchanged."
+        f"{c['delete']} to delete, {c['no-op']} unchanged"
+        + (f" ({', '.join(notes)})." if notes else ".")
     )
 
 
@@ -112,9 +142,11 @@ def print_apply_summary(
     console.print(
         f"Apply: {s['created']} created, {s['updated']} updated, {s['replaced']} replaced, "
         f"{s['deleted']} deleted, {s['unchanged']} unchanged, {s['failed']} failed, "
-        f"{s['skipped']} skipped. [dim]({requests} API requests, {seconds:.1f} s)[/dim]",
+        f"{s['skipped']} skipped, {s['held back']} held back. "
+        f"[dim]({requests} API requests, {seconds:.1f} s)[/dim]",
         highlight=False,
     )
+    print_held(console, result)
     skipped = skipped_by(result)
     for r in result.results.values():
         if r.outcome != FAILED:
@@ -126,6 +158,18 @@ def print_apply_summary(
                 f"       skipped because of it: {escape(', '.join(sorted(deps)))}",
                 highlight=False,
             )
+
+
+def print_held(console: Console, result: ApplyResult) -> None:
+    """What apply held back and why: nothing of it ran; the next plan shows it again."""
+    held = sorted(result.held, key=lambda r: str(r.address))
+    if not held:
+        return
+    console.print(
+        f"[bold yellow]Held back ({len(held)}), not applied:[/bold yellow]", highlight=False
+    )
+    for r in held:
+        console.print(f"  {escape(str(r.address))}: {escape(r.detail)}", highlight=False)
 
 
 class ApplyProgress:
@@ -156,7 +200,7 @@ class ApplyProgress:
     def __call__(self, change: Change, status: str, error: BaseException | None) -> None:
         if status == "start":
             return
-        colour = "red" if status in ("failed", "skipped") else "green"
+        colour = {"failed": "red", "skipped": "red", "held back": "yellow"}.get(status, "green")
         self.progress.console.print(
             f"  [{colour}]{status:>9}[/{colour}] {escape(str(change.address))}", highlight=False
         )

@@ -33,6 +33,7 @@ from bootstrap.plan import (
     Resolver,
     Step,
     contains_pending,
+    is_pending,
     map_delta,
     pending_in,
     set_delta,
@@ -174,6 +175,13 @@ class Driver:
     # server's image means a rebuild, its flavor a resize): such an update needs
     # --allow-destroy, like a destructive replace.
     destructive_fields: ClassVar[frozenset[str]] = frozenset()
+    # Replace by creating the new resource first, then deleting the old one once what
+    # depends on it uses the new one (a resource's `lifecycle.create_before_destroy`
+    # overrides this default).
+    create_before_destroy: ClassVar[bool] = False
+    # Why the kind cannot be replaced create-before-destroy (its names are unique: the
+    # new one cannot exist next to the old one); "" when it can.
+    create_before_destroy_impossible: ClassVar[str] = ""
 
     def identity(self, resource: Resource, resolver: Resolver) -> dict[str, Any] | None:
         """Observed field values that single out this resource; None if a part is unknown.
@@ -267,6 +275,8 @@ class Driver:
                 steps=[Step("delete", {"id": observed.id})],
             )
         desired = self.desired(resource, resolver)
+        # lifecycle.ignore_changes: sent on create, never compared.
+        ignored = resource.lifecycle.ignore_changes
         if observed is None:
             fields = [
                 FieldDiff(f, None, display(resource.spec[f]), f in self.secret_fields)
@@ -284,6 +294,8 @@ class Driver:
         observed = self.comparable(resource, observed, desired, facts or {})
         diffs: list[FieldDiff] = []
         for f, want in desired.items():
+            if f in ignored:
+                continue
             have = observed.fields.get(f)
             # A field naming a resource this plan replaces changes with it, even when it is
             # compared by name (a server's flavor, keypair, networks): the new one is
@@ -295,7 +307,10 @@ class Driver:
                         display(have, resolver),
                         # Normalised like the live value, so a reviewer sees the real
                         # difference; what is not created yet shows by its address.
-                        display(resource.spec[f])
+                        # A replaced dependency's new id: "(known after apply: ...)".
+                        want
+                        if is_pending(want)
+                        else display(resource.spec[f])
                         if contains_pending(want)
                         else display(want, resolver),
                         sensitive=f in self.secret_fields,
@@ -319,10 +334,7 @@ class Driver:
                 resource=resource,
                 observed=observed,
                 destructive=self.replace_is_destructive,
-                steps=[
-                    Step("delete", {"id": observed.id}),
-                    *self.plan_create(resource, desired, resolver),
-                ],
+                steps=self.replace_steps(resource, observed, desired, resolver),
             )
         disruptive = [d.field for d in diffs if d.field in self.destructive_fields]
         changed = [d.field for d in diffs]
@@ -358,6 +370,29 @@ class Driver:
         return []
 
     # --- plan time: the arguments of the steps (pure) ----------------------------------
+    def creates_before_destroy(self, resource: Resource) -> bool:
+        """Does a replace of `resource` create the new one before deleting the old one?"""
+        if self.create_before_destroy_impossible:
+            return False
+        chosen = resource.lifecycle.create_before_destroy
+        return self.create_before_destroy if chosen is None else chosen
+
+    def replace_steps(
+        self,
+        resource: Resource,
+        observed: Observed,
+        desired: dict[str, Any],
+        resolver: Resolver,
+    ) -> list[Step]:
+        """Delete then create; or, create-before-destroy, create then delete the old one
+        (apply runs the delete after what depends on the resource has switched over)."""
+        old = Step("delete", {"id": observed.id})
+        create = self.plan_create(resource, desired, resolver)
+        if self.creates_before_destroy(resource):
+            old.note = "the old one, after its dependents use the new one"
+            return [*create, old]
+        return [old, *create]
+
     def plan_create(
         self, resource: Resource, desired: dict[str, Any], resolver: Resolver
     ) -> list[Step]:

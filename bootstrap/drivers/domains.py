@@ -16,6 +16,7 @@ class DomainDriver(KeystoneDriver):
     updatable = frozenset({"description", "enabled"})
     immutable = frozenset()
     position = 10
+    create_before_destroy_impossible = "Keystone domain names are unique"
     needs_admin = True
     needs_default_domain = True
 

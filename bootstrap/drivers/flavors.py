@@ -39,6 +39,9 @@ class FlavorDriver(Driver):
     replace_is_destructive = False
     ownership = None
     position = 110
+    create_before_destroy_impossible = (
+        "Nova flavor names are unique, so the new flavor cannot exist next to the old one"
+    )
     needs_admin = True
     required_for_create = frozenset({"vcpus", "ram"})
 

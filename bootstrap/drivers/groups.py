@@ -17,6 +17,7 @@ class GroupDriver(KeystoneDriver):
     # Keystone adds members one by one, after the group exists.
     set_after_create = frozenset({"members"})
     position = 50
+    create_before_destroy_impossible = "Keystone group names are unique in their domain"
     needs_admin = True
     needs_default_domain = True
 

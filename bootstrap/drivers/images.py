@@ -1,7 +1,8 @@
 """images: Glance images, content-addressed.
 
 Glance image data is immutable: a different source (by hash, see _glance.py) is a
-replace (the old image deleted, the new one uploaded), everything else is a PATCH.
+replace, create-before-destroy (the new image uploaded and verified, servers rebuilt onto
+it, then the old one deleted), everything else is a PATCH.
 Adopts images uploaded by openstacksdk/Ansible (owner_specified.openstack.sha256)
 without uploading again. Marker for --prune: the property managed_by=openstack-bootstrap.
 
@@ -39,6 +40,9 @@ class ImageDriver(Driver):
     map_fields = frozenset({"properties"})
     ownership = "property"
     position = 100
+    # A new image is uploaded and verified before the old one is deleted: a failed upload
+    # leaves the old image in place. Glance allows two images of one name meanwhile.
+    create_before_destroy = True
     admin_fields = {"visibility": ("public",)}
     required_for_create = frozenset({"source", "disk_format"})
 
@@ -69,6 +73,7 @@ class ImageDriver(Driver):
             # What Glance (or the uploader) recorded about the data: facts, no verdict.
             "digests": g.live_digests(data),
             "url_digest": data.get(g.URL_PROP),
+            "created_at": data.get("created_at"),
         }
         return Observed(data["id"], fields, img, data.get(g.MARKER_PROP) == g.MARKER_VALUE)
 
@@ -88,6 +93,19 @@ class ImageDriver(Driver):
                 "so a new image is uploaded and the old one deleted"
             )
         return f"{', '.join(fields)} cannot change once an image has data"
+
+    def match(self, resource, observed, resolver):
+        """Glance allows one name twice, and a create-before-destroy replace makes it so
+        for a moment (or, interrupted, until --prune): among this tool's images of the
+        name, the newest active one is the manifest's; the rest are left-overs."""
+        ident = self.identity(resource, resolver)
+        if ident is None:
+            return None
+        found = [o for o in observed if all(o.fields.get(k) == v for k, v in ident.items())]
+        active = [o for o in found if o.fields.get("status") == "active"]
+        if len(found) > 1 and active and all(o.managed for o in found):
+            return max(active, key=lambda o: str(o.fields.get("created_at") or ""))
+        return super().match(resource, observed, resolver)
 
     def adoptable(self, observed: Observed) -> bool:
         # An image without data is what a failed upload leaves (and deletes): never adopt it.

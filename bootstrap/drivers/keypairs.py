@@ -56,6 +56,7 @@ class KeypairDriver(Driver):
     replace_is_destructive = False
     ownership = None
     position = 120
+    create_before_destroy_impossible = "keypair names are unique per user"
 
     @classmethod
     def check(cls, c: Checker) -> None:

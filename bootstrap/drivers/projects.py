@@ -21,6 +21,7 @@ class ProjectDriver(KeystoneDriver):
     updatable = frozenset({"description", "enabled", "tags"})
     immutable = frozenset({"parent"})
     position = 20
+    create_before_destroy_impossible = "Keystone project names are unique in their domain"
     needs_admin = True
     needs_default_domain = True
 

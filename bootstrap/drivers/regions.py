@@ -15,6 +15,7 @@ class RegionDriver(KeystoneDriver):
     updatable = frozenset({"description"})
     immutable = frozenset({"parent"})
     position = 70
+    create_before_destroy_impossible = "region ids are unique"
     needs_admin = True
 
     def observe(self, r) -> Observed:

@@ -34,6 +34,7 @@ class RoleAssignmentDriver(Driver):
     immutable = frozenset()
     replace_is_destructive = False
     position = 60
+    create_before_destroy_impossible = "an assignment is its key: no second one can exist"
     needs_admin = True
     needs_default_domain = True
 

@@ -14,6 +14,7 @@ class RoleDriver(KeystoneDriver):
     updatable = frozenset({"description"})
     immutable = frozenset()
     position = 30
+    create_before_destroy_impossible = "Keystone role names are unique"
     needs_admin = True
     needs_default_domain = True
 

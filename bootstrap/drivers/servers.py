@@ -25,7 +25,7 @@ from bootstrap.drivers import _nova
 from bootstrap.drivers.base import Driver, resolve
 from bootstrap.errors import CloudError, ResourceFailed
 from bootstrap.model import Address, Manifest, Ref, Resource, Secret
-from bootstrap.plan import Action, Change, FieldDiff, Observed, SetDelta, Step
+from bootstrap.plan import Action, Change, FieldDiff, Observed, SetDelta
 from bootstrap.probes import FileText
 
 DEFAULT_TIMEOUT = 600
@@ -228,10 +228,7 @@ class ServerDriver(Driver):
                 resource=resource,
                 observed=observed,
                 destructive=True,
-                steps=[
-                    Step("delete", {"id": observed.id}),
-                    *self.plan_create(resource, desired, resolver),
-                ],
+                steps=self.replace_steps(resource, observed, desired, resolver),
             )
         change = super().diff(resource, observed, resolver, facts)
         for step in change.steps:

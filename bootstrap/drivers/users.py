@@ -55,6 +55,7 @@ class UserDriver(KeystoneDriver):
     warn_inline_secret = frozenset({"password"})
     write_only = frozenset({"update_password"})
     position = 40
+    create_before_destroy_impossible = "Keystone user names are unique in their domain"
     needs_admin = True
     needs_default_domain = True
 

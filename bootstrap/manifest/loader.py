@@ -14,6 +14,7 @@ from bootstrap import schema as schema_mod
 from bootstrap.drivers.base import Driver, registry
 from bootstrap.errors import Diagnostic, Source
 from bootstrap.manifest.checks import Checker
+from bootstrap.manifest.lifecycle import read_lifecycle
 from bootstrap.manifest.refs import References
 from bootstrap.manifest.specs import File, Item, Site, record_sources, set_at, singular, walk
 from bootstrap.manifest.yaml import YList, YMap, line_col, locate, parse_yaml, plain
@@ -196,6 +197,7 @@ class Loader:
         it.spec = plain(it.node)
         it.spec.pop("state", None)
         it.spec.pop("managed", None)
+        it.lifecycle = read_lifecycle(it, drv, self.error)
         record_sources(it.node, (), it.sources)
         for decl, name in drv.item_shorthand.items():
             for path, value in list(walk(it.spec, decl)):
@@ -335,7 +337,13 @@ class Loader:
         manifest = Manifest(files=[f.display for f in self.files])
         for it in keyed:
             manifest.resources[it.address] = Resource(
-                it.address, it.spec, it.state, it.node.start, dict(it.sources), it.managed
+                it.address,
+                it.spec,
+                it.state,
+                it.node.start,
+                dict(it.sources),
+                it.managed,
+                it.lifecycle,
             )
         return manifest, self.diags
 

@@ -10,7 +10,7 @@ from typing import Any
 from bootstrap import schema as schema_mod
 from bootstrap.errors import Source
 from bootstrap.manifest.yaml import YList, YMap, locate
-from bootstrap.model import Address, Ref
+from bootstrap.model import Address, Lifecycle, Ref
 
 
 def _segments(decl: str) -> list[tuple[str, bool]]:
@@ -99,6 +99,7 @@ class Item:
     bad: list[tuple] = field(default_factory=list)  # spec-relative paths with schema errors
     state: str = "present"
     managed: bool = True
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
     spec: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, Source] = field(default_factory=dict)
     sites: list[Site] = field(default_factory=list)

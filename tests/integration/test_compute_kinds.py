@@ -2,7 +2,7 @@
 
 Per kind: apply -> apply again (0 writes, 0 changes) -> change it out of band with the
 client library -> the plan shows exactly that drift -> apply converges -> state: absent
--> apply twice. Plus: a destructive change is refused without --allow-destroy and
+-> apply twice. Plus: a destructive change is held back without --allow-destroy and
 changes nothing; known_hosts gets the keys the console log shows; a no-op plan costs the
 same requests for 1 or 4 servers.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from bootstrap.drivers import _glance, _nova
-from bootstrap.errors import DestructiveChangeRefused, Forbidden, ResourceFailed
+from bootstrap.errors import Forbidden, ResourceFailed
 from bootstrap.known_hosts import extract_host_keys, missing_addresses, read_text
 from tests.integration.engine_util import apply, assert_converged, connect, plan, write_manifest
 
@@ -187,14 +187,14 @@ def test_images_lifecycle(tmp_path, unique_name, cleanup, cloud):
     live = cloud.glance.images.get(image["id"])
     assert "added_by_hand" not in live and sorted(live["tags"]) == ["a", "b"]
 
-    # New data under the same name: a replace, refused without --allow-destroy.
+    # New data under the same name: a replace, held back without --allow-destroy.
     raw_disk(disk, n + "-v2")
     drifted = plan(path)
     change = one(c for c in drifted.changes if c.is_change)
     assert change.action.value == "replace" and change.destructive
     assert "data differs" in change.reason
-    with pytest.raises(DestructiveChangeRefused, match=address):
-        apply(path)
+    held = apply(path)
+    assert [str(r.address) for r in held.result.held] == [address] and held.writes == 0
     assert cloud.glance.images.get(image["id"])["status"] == "active"  # untouched
     ok(apply(path, allow_destroy=True))
     new = one(i for i in cloud.glance.images.list() if i["name"] == f"{n}img")
@@ -558,17 +558,18 @@ def test_servers_lifecycle(tmp_path, unique_name, cleanup, cloud):
     assert missing_addresses(read_text(str(kh)), [ip]) == []
     assert_converged(path)
 
-    # A new image is a rebuild: refused without --allow-destroy, and nothing changes.
+    # A new image is a rebuild: held back without --allow-destroy, and nothing changes.
     rebuilt = manifest(
         tmp_path, n, base + SERVER.replace("image: {n}img", "image: {n}img2"), "rebuild.yaml"
     )
     change = one(c for c in plan(rebuilt).changes if c.is_change)
     assert (change.action.value, change.destructive) == ("update", True)
     assert "rebuilds" in change.reason
-    with pytest.raises(DestructiveChangeRefused) as refused:
-        apply(rebuilt)
-    assert address in str(refused.value) and "--allow-destroy" in str(refused.value)
-    assert "root disk is lost" in str(refused.value)
+    held = apply(rebuilt)
+    (refused,) = held.result.held
+    assert str(refused.address) == address and "--allow-destroy" in refused.detail
+    assert "root disk is lost" in held.plan.by_address()[refused.address].reason
+    assert held.writes == 0
     assert live_server(cloud, n).image["id"] == server.image["id"]
     run = apply(rebuilt, allow_destroy=True)
     ok(run)
@@ -587,13 +588,14 @@ def test_servers_lifecycle(tmp_path, unique_name, cleanup, cloud):
     assert not [s for s in cloud.nova.servers.list() if s.name == f"{n}vm"]
 
 
-def test_destructive_change_is_refused_before_any_write(tmp_path, unique_name, cleanup, cloud):
+def test_destructive_change_is_held_back_with_its_resource(tmp_path, unique_name, cleanup, cloud):
     n = unique_name
     base = server_setup(tmp_path, n)
     path = manifest(tmp_path, n, base + SERVER)
     ok(apply(path))
     before = live_server(cloud, n)
-    # Also an innocent change (metadata) in the same plan: nothing at all is applied.
+    # Also an innocent change (metadata) of the same server: the server's change is one,
+    # held back whole.
     text = base + SERVER.replace("image: {n}img", "image: {n}img2").replace("role: web", "role: db")
     changed = manifest(tmp_path, n, text, "changed.yaml")
     c = connect()
@@ -602,8 +604,10 @@ def test_destructive_change_is_refused_before_any_write(tmp_path, unique_name, c
     loaded = engine.load([changed])
     the_plan, resolver = engine.plan(c, loaded)
     writes = c.counter.writes
-    with pytest.raises(DestructiveChangeRefused, match="rebuilds the server"):
-        engine.apply(c, the_plan, resolver)
+    result = engine.apply(c, the_plan, resolver)
+    (held,) = result.held
+    assert "rebuilds the server" in the_plan.by_address()[held.address].reason
+    assert "--allow-destroy" in held.detail and result.ok
     assert c.counter.writes == writes
     after = live_server(cloud, n)
     assert after.image == before.image and after.metadata == before.metadata

@@ -146,3 +146,24 @@ def test_secrets_appear_in_no_output(tmp_path, capsys, monkeypatch):
         outputs.append(captured.out + captured.err)
     assert all(SECRET not in text for text in outputs), [t for t in outputs if SECRET in t]
     assert "servers.acme/vm" in outputs[4]  # the outputs were not empty
+
+
+def test_allow_destroy_refuses_a_path_taken_for_an_address(tmp_path, capsys):
+    from bootstrap.cli import main
+
+    manifest = tmp_path / "b.yaml"
+    manifest.write_text("version: 1\n")
+    with pytest.raises(SystemExit) as exit_:
+        main(["apply", str(tmp_path / "a.yaml"), "--allow-destroy", str(manifest)])
+    assert exit_.value.code == 2
+    assert "names a file, not an address" in capsys.readouterr().err
+
+
+def test_allow_destroy_takes_addresses_and_globs():
+    from bootstrap.cli import build_parser
+
+    parse = build_parser().parse_args
+    assert parse(["plan", "m.yaml"]).allow_destroy == []
+    assert parse(["plan", "m.yaml", "--allow-destroy"]).allow_destroy == ["*"]
+    args = parse(["apply", "m.yaml", "--allow-destroy", "servers.acme/*", "--allow-destroy=x.y"])
+    assert args.allow_destroy == ["servers.acme/*", "x.y"]

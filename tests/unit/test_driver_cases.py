@@ -31,7 +31,7 @@ import yaml
 
 from bootstrap import probes
 from bootstrap.drivers.base import Driver, driver_modules, kinds, registry
-from bootstrap.model import Address, Ref, Resource, Secret
+from bootstrap.model import Address, Lifecycle, Ref, Resource, Secret
 from bootstrap.plan import Observed, Resolver
 
 CASES = Path(__file__).resolve().parent.parent / "cases"
@@ -80,11 +80,23 @@ def test_driver_case(path: Path):
     kind = path.parent.name
     driver = registry()[kind]()
     spec = convert(case["spec"])
-    res = Resource(driver.address(spec), spec, case.get("state", "present"))
+    lifecycle = case.get("lifecycle") or {}
+    res = Resource(
+        driver.address(spec),
+        spec,
+        case.get("state", "present"),
+        lifecycle=Lifecycle(
+            prevent_destroy=bool(lifecycle.get("prevent_destroy")),
+            ignore_changes=frozenset(lifecycle.get("ignore_changes") or ()),
+            create_before_destroy=lifecycle.get("create_before_destroy"),
+        ),
+    )
     resolver = Resolver({parse_address(a): i for a, i in (case.get("known") or {}).items()})
     obs = case.get("observed")
-    observed_list = [] if obs is None else [Observed(obs["id"], convert(obs["fields"]))]
-    observed_list += [Observed(o["id"], convert(o["fields"])) for o in case.get("others", [])]
+    observed_list = [
+        Observed(o["id"], convert(o["fields"]), managed=bool(o.get("managed")))
+        for o in ([] if obs is None else [obs]) + case.get("others", [])
+    ]
     live = driver.match(res, observed_list, resolver)
     change = driver.diff(res, live, resolver, make_facts(kind, case.get("facts")))
     expect = case["expect"]

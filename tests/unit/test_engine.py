@@ -6,7 +6,7 @@ import pytest
 
 from bootstrap import engine
 from bootstrap.apply import CREATED, FAILED, SKIPPED
-from bootstrap.errors import CloudError, DestructiveChangeRefused, StalePlan
+from bootstrap.errors import CloudError, StalePlan
 from bootstrap.model import Address, Ref, Secret
 from bootstrap.plan import Action
 from tests.unit.fakes import MemoryCloud, fake_drivers, graph_of, manifest_of, resource
@@ -175,14 +175,14 @@ def test_client_error_is_not_retried(cloud):
     assert [c for c in cloud.calls if c[0] == "create"] == [("create", "projects", "projects.acme")]
 
 
-def test_destructive_replace_refused_without_flag(cloud):
+def test_destructive_replace_held_back_without_flag(cloud):
     run_apply(cloud, manifest_of(proj("parent"), proj("child")))
     moved = manifest_of(proj("parent"), proj("child", parent=Ref(Address("projects", ("parent",)))))
     writes = len(cloud.writes())
-    with pytest.raises(DestructiveChangeRefused) as err:
-        run_apply(cloud, moved)
-    assert "projects.child" in str(err.value)
-    assert len(cloud.writes()) == writes, "a refused plan must change nothing"
+    _, held = run_apply(cloud, moved)
+    assert held.ok and [str(r.address) for r in held.held] == ["projects.child"]
+    assert "--allow-destroy" in held.held[0].detail
+    assert len(cloud.writes()) == writes, "a held-back change is not run"
     _, result = run_apply(cloud, moved, allow_destroy=True)
     assert result.ok and result.summary()["replaced"] == 1
 

@@ -10,8 +10,10 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
+from bootstrap import engine
 from bootstrap.model import Address, Ref, Secret
 from bootstrap.plan import Plan
 from bootstrap.render_plan import plan_json, print_plan
@@ -73,3 +75,135 @@ def test_plan_json_golden():
     text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
     assert "hunter2-secret" not in text
     check_golden("plan.json", text)
+
+
+# --- one golden rendering per destructive case: marker, reason, held back ---------------
+
+
+def _server_world(cloud: MemoryCloud, image_spec: dict, server_spec: dict):
+    cloud.store["projects"]["p1"] = {"name": "acme", "domain_id": "default"}
+    cloud.store["images"]["i1"] = {"name": "cirros", "disk_format": "raw", "status": "active"}
+    cloud.store["images"]["i2"] = {"name": "ubuntu", "disk_format": "raw", "status": "active"}
+    cloud.store["flavors"]["f1"] = {"name": "m1.tiny"}
+    cloud.store["flavors"]["f2"] = {"name": "m1.small"}
+    cloud.store["servers"]["s1"] = {
+        "name": "web-1",
+        "project_id": "p1",
+        "status": "ACTIVE",
+        "image": "i1",
+        "flavor": "m1.tiny",
+        "metadata": {"role": "web"},
+    }
+    acme = Ref(Address("projects", ("acme",)))
+    return manifest_of(
+        resource("projects", {"name": "acme"}),
+        resource(
+            "images",
+            {
+                "name": "cirros",
+                "source": {"url": "https://example.org/cirros.img"},
+                "disk_format": "raw",
+                **image_spec,
+            },
+        ),
+        resource("images", {"name": "ubuntu", "disk_format": "raw"}),
+        resource("flavors", {"name": "m1.tiny"}),
+        resource("flavors", {"name": "m1.small"}),
+        resource(
+            "servers",
+            {
+                "name": "web-1",
+                "project": acme,
+                "image": Ref(Address("images", ("cirros",))),
+                "flavor": Ref(Address("flavors", ("m1.tiny",))),
+                **server_spec,
+            },
+        ),
+    )
+
+
+def _reparent(cloud: MemoryCloud):
+    run_apply(
+        cloud,
+        manifest_of(
+            resource("projects", {"name": "parent"}),
+            resource("projects", {"name": "child"}),
+            resource("projects", {"name": "other"}),
+        ),
+    )
+    return manifest_of(
+        resource("projects", {"name": "parent"}),
+        resource("projects", {"name": "child", "parent": Ref(Address("projects", ("parent",)))}),
+        resource("projects", {"name": "other", "description": "safe"}),
+        resource("users", {"name": "bob", "default_project": Ref(Address("projects", ("child",)))}),
+    )
+
+
+def _absent(cloud: MemoryCloud):
+    run_apply(cloud, manifest_of(resource("projects", {"name": "legacy"})))
+    return manifest_of(resource("projects", {"name": "legacy"}, state="absent"))
+
+
+RAW = {"disk_format": "raw"}
+CASES = {
+    # name: (world, --allow-destroy, --prune)
+    "destroy-replace-held": (_reparent, [], False),
+    "destroy-replace-allowed": (_reparent, ["projects.*"], False),
+    "destroy-absent": (_absent, [], False),
+    "destroy-prune": (lambda c: (_absent(c), manifest_of())[1], [], True),
+    "destroy-rebuild": (
+        lambda c: _server_world(
+            c, {}, {"image": Ref(Address("images", ("ubuntu",))), "metadata": {"role": "db"}}
+        ),
+        [],
+        False,
+    ),
+    "destroy-resize": (
+        lambda c: _server_world(c, {}, {"flavor": Ref(Address("flavors", ("m1.small",)))}),
+        ["servers.acme/*"],
+        False,
+    ),
+    "destroy-image-create-before-destroy": (
+        lambda c: _server_world(c, {"disk_format": "qcow2"}, {}),
+        ["*"],
+        False,
+    ),
+    "destroy-image-held-with-its-server": (
+        lambda c: _server_world(c, {"disk_format": "qcow2"}, {}),
+        ["images.*"],
+        False,
+    ),
+}
+
+
+def case_plan(name: str) -> Plan:
+    world, allow, prune = CASES[name]
+    cloud = MemoryCloud()
+    cloud.store["domains"]["default"] = {"name": "Default"}
+    manifest = world(cloud)
+    plan, _ = run_plan(cloud, manifest, prune=prune, drivers=fake_drivers())
+    engine.hold(plan, allow)
+    plan.requests, plan.read_seconds = 5, 0.1
+    return plan
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_destructive_plan_golden(name):
+    plan = case_plan(name)
+    text = render(plan)
+    destructive = [c for c in plan.changes if c.destructive]
+    assert destructive, "each case destroys something"
+    for c in destructive:
+        # The marker and the reason, on the change's own line.
+        (line,) = [x for x in text.splitlines() if f" {c.address}  (" in x]
+        assert line.startswith("!") and "(destructive: " in line and c.reason in line
+    assert f"({len(destructive)} destructive" in text
+    check_golden(f"{name}.txt", text)
+
+
+def test_held_back_plan_json_golden():
+    doc = json.loads(plan_json(case_plan("destroy-replace-held"), ["manifest.yaml"]))
+    held = {c["address"]: c["held_back_reason"] for c in doc["changes"] if c["held_back"]}
+    assert set(held) == {"projects.child", "users.bob"}
+    assert doc["summary"]["destructive"] == 1 and doc["summary"]["held_back"] == 2
+    check_golden("destroy-replace-held.json", json.dumps(doc, indent=2, sort_keys=True) + "\n")
