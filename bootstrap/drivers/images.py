@@ -12,13 +12,14 @@ a local file is hashed by a `FileDigests` probe, and `comparable` decides at pla
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from bootstrap.drivers import _glance as g
 from bootstrap.drivers.base import Driver
 from bootstrap.errors import PlanError, ResourceFailed
 from bootstrap.model import Address
-from bootstrap.plan import Observed
+from bootstrap.plan import MapDelta, Observed
 from bootstrap.probes import FileDigests
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ class ImageDriver(Driver):
     immutable = frozenset({"source", "checksum", "disk_format", "container_format"})
     map_fields = frozenset({"properties"})
     ownership = "property"
+    project_field = "project"  # the owner
     position = 100
     admin_fields = {"visibility": ("public",)}
     required_for_create = frozenset({"source", "disk_format"})
@@ -70,7 +72,9 @@ class ImageDriver(Driver):
             "digests": g.live_digests(data),
             "url_digest": data.get(g.URL_PROP),
         }
-        return Observed(data["id"], fields, img, data.get(g.MARKER_PROP) == g.MARKER_VALUE)
+        managed = data.get(g.MARKER_PROP) == g.MARKER_VALUE
+        stack = data.get(g.STACK_PROP) if managed else None
+        return Observed(data["id"], fields, img, managed, str(stack) if stack else None)
 
     def normalise(self, field_name: str, value: Any) -> Any:
         if field_name == "tags":
@@ -95,6 +99,14 @@ class ImageDriver(Driver):
 
     def address_of_observed(self, observed: Observed) -> Address:
         return Address(self.kind, (observed.fields["name"],))
+
+    def mark_create(self, steps, stack):
+        for step in steps:
+            if step.verb == "create":
+                step.args["properties"] = {**step.args["properties"], g.STACK_PROP: stack}
+
+    def mark_patch(self, observed, stack):
+        return {"properties": MapDelta({g.MARKER_PROP: g.MARKER_VALUE, g.STACK_PROP: stack})}
 
     # --- content identity: probes and the verdict (pure) -----------------------------
     @staticmethod
@@ -136,7 +148,7 @@ class ImageDriver(Driver):
             for f in DATA_FIELDS:
                 if f in spec:
                     fields[f] = gone
-            return Observed(observed.id, fields, observed.raw, observed.managed)
+            return dataclasses.replace(observed, fields=fields)
         live: dict[str, str] = fields.get("digests") or {}
         algos = self._file_algos(spec, live)
         digests: dict[str, str] = {}
@@ -179,7 +191,7 @@ class ImageDriver(Driver):
                 fields["source"] = (
                     f"{algo}:{g.short(live[algo])} (the file has {algo}:{g.short(digests[algo])})"
                 )
-        return Observed(observed.id, fields, observed.raw, observed.managed)
+        return dataclasses.replace(observed, fields=fields)
 
     # --- reading --------------------------------------------------------------------
     def read_all(self, cloud, resources):

@@ -88,7 +88,12 @@ def build_bundle() -> dict[str, Any]:
         "version": {
             "const": 1,
             "description": "Manifest format version; optional, and 1 when given.",
-        }
+        },
+        "stack": {
+            "$ref": "#/$defs/stack",
+            "description": "The stack this manifest makes (its markers, what --prune may "
+            "delete); every file naming one names the same.",
+        },
     }
     from bootstrap.drivers.base import kinds
 
