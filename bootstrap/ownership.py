@@ -154,11 +154,14 @@ class Owner:
                 if obs.id in matched.get(kind, set()):
                     continue
                 if driver.ownership is not None and self.ours(obs):
-                    why = f"stack '{self.stack}' made it; the manifest no longer has it (--prune)"
+                    why = (
+                        f"stack '{self.stack}' made it and the manifest no longer has it "
+                        "(--prune)"
+                    )
                 elif kind == "role_assignments" and self.assignment_ours(obs.fields):
                     why = (
-                        f"its user or group and its target are stack '{self.stack}''s; "
-                        "the manifest no longer has it (--prune)"
+                        f"its user or group and its target belong to stack '{self.stack}' "
+                        "and the manifest no longer has it (--prune)"
                     )
                 else:
                     continue
@@ -192,8 +195,15 @@ class Owner:
         return out
 
     def _address(self, driver: Driver, obs: Observed) -> Address:
+        """Where a live resource the manifest does not name shows in the plan: its
+        project by name when the project is known (as a manifest would write it)."""
         if driver.kind != "role_assignments":
-            return driver.address_of_observed(obs)
+            address = driver.address_of_observed(obs)
+            project = self.by_id.get(("projects", driver.project_of(obs)))
+            if project is not None and address.key and address.key[0] == project.id:
+                name = str(project.fields.get("name") or project.id)
+                address = Address(address.kind, (name, *address.key[1:]))
+            return address
         # role/actor/target by name where the names are known: what a manifest would say.
         f = obs.fields
 

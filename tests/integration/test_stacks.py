@@ -86,11 +86,10 @@ def test_two_stacks_side_by_side_each_prunes_only_its_own(tmp_path, unique_name,
         f"networks:\n  - {{name: {n}b-net, project: {n}b1}}\n",
         "b2.yaml",
     )
-    a1 = project_id(f"{n}a1")
     # Exactly the stack's dropped resources: nothing of stack b, nor of any other run.
     assert set(deletes(plan(a_keep, prune=True))) == {
         f"projects.{n}a2",
-        f"networks.{a1}/{n}a-net",
+        f"networks.{n}a1/{n}a-net",
         f"role_assignments.member/user:{n}a-user/project:{n}a1",
     }
     assert set(deletes(plan(b_keep, prune=True))) == {f"projects.{n}b2"}
@@ -177,7 +176,7 @@ def test_markers_made_before_stacks_are_adopted_by_the_next_apply(
     assert again.actions() == {} and again.writes == 0
     # Dropped from the manifest, now the stack's: pruned (the server, not what it uses).
     no_server = write_manifest(tmp_path, compute_manifest(n, f"{n}s", server=False), "ns.yaml")
-    assert set(deletes(plan(no_server, prune=True))) == {f"servers.{pid}/{n}vm"}
+    assert set(deletes(plan(no_server, prune=True))) == {f"servers.{n}p/{n}vm"}
 
 
 def test_another_stacks_resource_is_refused_then_adopted(tmp_path, unique_name, cleanup):  # noqa: F811
@@ -233,20 +232,20 @@ def test_deleting_a_project_deletes_its_contents_first_and_foreign_ones_block(
     inside = f"in projects.{n}p, which is deleted"
     assert deletes(the_plan) == {
         f"projects.{n}p": "state: absent",
-        f"servers.{pid}/{n}vm": inside,
-        f"routers.{pid}/{n}router": inside,
-        f"subnets.{pid}/{n}sub": inside,
-        f"networks.{pid}/{n}net": inside,
-        f"security_groups.{pid}/{n}web": inside,
-        f"security_groups.{pid}/default": inside,
+        f"servers.{n}p/{n}vm": inside,
+        f"routers.{n}p/{n}router": inside,
+        f"subnets.{n}p/{n}sub": inside,
+        f"networks.{n}p/{n}net": inside,
+        f"security_groups.{n}p/{n}web": inside,
+        f"security_groups.{n}p/default": inside,
         f"images.{n}img": inside,
     }
     run = apply(gone)
     ok(run)
     finished = [str(a) for a in run.result.results if run.result.results[a].outcome == "deleted"]
     assert finished[-1] == f"projects.{n}p"
-    assert finished.index(f"servers.{pid}/{n}vm") < finished.index(f"networks.{pid}/{n}net")
-    assert finished.index(f"routers.{pid}/{n}router") < finished.index(f"subnets.{pid}/{n}sub")
+    assert finished.index(f"servers.{n}p/{n}vm") < finished.index(f"networks.{n}p/{n}net")
+    assert finished.index(f"routers.{n}p/{n}router") < finished.index(f"subnets.{n}p/{n}sub")
     c = connect()
     assert f"{n}p" not in {p.name for p in c.keystone.projects.list()}
     # Listed unfiltered: Neutron makes a project's default group when a list filters by it.
