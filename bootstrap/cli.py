@@ -43,7 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--prune",
             action="store_true",
-            help="also delete resources this tool created that the manifest no longer lists",
+            help="also delete resources marked with the stack that the manifest no longer "
+            "lists (needs a stack)",
+        )
+        p.add_argument(
+            "--stack",
+            metavar="NAME",
+            help="the stack whose markers the plan writes and prunes (default: the "
+            "manifest's `stack:`)",
+        )
+        p.add_argument(
+            "--adopt",
+            action="store_true",
+            help="take over declared resources another stack marked (re-marks them)",
         )
         p.add_argument("-v", "--verbose", action="store_true", help="log API retries")
         add_destroy_gate(p)
@@ -155,13 +167,20 @@ def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
 
 
-def _plan_from_args(args: argparse.Namespace, paths: list[str], prune: bool):
+def _plan_from_args(
+    args: argparse.Namespace,
+    paths: list[str],
+    prune: bool,
+    stack: str | None = None,
+    adopt: bool = False,
+):
     from bootstrap import engine
     from bootstrap.cloud import Cloud
 
     loaded = engine.load(paths)
+    stack = engine.stack_of(loaded, stack, prune)  # refused before connecting
     cloud = Cloud.connect(args.cloud)
-    plan, resolver = engine.plan(cloud, loaded, prune=prune)
+    plan, resolver = engine.plan(cloud, loaded, prune=prune, stack=stack, adopt=adopt)
     return loaded, cloud, plan, resolver
 
 
@@ -187,7 +206,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     _setup_logging(args.verbose)
     secrets: list = []
     try:
-        loaded, _cloud, plan, _ = _plan_from_args(args, args.paths, args.prune)
+        loaded, _cloud, plan, _ = _plan_from_args(
+            args, args.paths, args.prune, args.stack, args.adopt
+        )
         secrets = loaded.manifest.secrets()
     except BootstrapError as exc:
         return _report_error(exc, secrets)
@@ -195,6 +216,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.out:
         doc = plan.to_json(loaded.manifest.files)
         doc["prune"] = args.prune
+        doc["adopt"] = args.adopt
         with open(args.out, "w", encoding="utf-8") as fh:
             json.dump(doc, fh, indent=2)
     if args.format == "json":
@@ -219,14 +241,15 @@ def cmd_apply(args: argparse.Namespace) -> int:
     _setup_logging(args.verbose)
     out = _console()
     saved = None
-    paths, prune = args.paths, args.prune
+    paths, prune, stack, adopt = args.paths, args.prune, args.stack, args.adopt
     if len(paths) == 1 and paths[0].endswith(".json"):
         with open(paths[0], encoding="utf-8") as fh:
             saved = json.load(fh)
         paths, prune = saved.get("manifest_files") or [], bool(saved.get("prune"))
+        stack, adopt = saved.get("stack"), bool(saved.get("adopt"))
     secrets: list = []
     try:
-        loaded, cloud, plan, resolver = _plan_from_args(args, paths, prune)
+        loaded, cloud, plan, resolver = _plan_from_args(args, paths, prune, stack, adopt)
         secrets = loaded.manifest.secrets()
         if saved is not None:
             engine.check_saved_plan(saved, plan)

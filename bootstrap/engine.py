@@ -26,6 +26,7 @@ from bootstrap.errors import (
     StalePlan,
 )
 from bootstrap.model import DEFAULT_DOMAIN, Address, Manifest
+from bootstrap.ownership import STACK_PATTERN, valid_stack
 from bootstrap.plan import Action, Observed, Plan, Resolver, make_plan
 from bootstrap.probes import Probe, run_probes
 
@@ -66,8 +67,26 @@ def kinds_to_read(manifest: Manifest, drivers: dict[str, Driver], prune: bool) -
     ):
         kinds.add("domains")  # to know the Default domain's id
     if prune:
-        kinds |= {k for k, d in drivers.items() if d.ownership}
+        # What carries a marker, and role assignments (pruned by their two ends).
+        kinds |= {k for k, d in drivers.items() if d.ownership} | {"role_assignments"}
+    if prune or any(r.kind == "projects" and r.absent for r in manifest):
+        # Deleting a project deletes what lives in it first, or is refused for it.
+        kinds |= {k for k, d in drivers.items() if d.project_field} | {"projects"}
     return [k for k in drivers if k in kinds]
+
+
+def stack_of(loaded: Loaded, stack: str | None, prune: bool) -> str | None:
+    """The plan's stack: --stack, else the manifest's. --prune without one is refused
+    here, before the cloud is read."""
+    stack = stack or loaded.manifest.stack
+    if stack is not None and not valid_stack(stack):
+        raise PlanError(f"invalid stack name {stack!r}: it must match {STACK_PATTERN}")
+    if prune and stack is None:
+        raise PlanError(
+            "--prune needs a stack: name it with `stack: NAME` in the manifest or --stack "
+            "NAME. Only resources marked with that stack are pruned. Nothing was read."
+        )
+    return stack
 
 
 def read_state(
@@ -110,8 +129,16 @@ def builtin_ids(observed: dict[str, list[Observed]]) -> dict[Address, str]:
 
 
 def plan(
-    cloud: Cloud, loaded: Loaded, prune: bool = False, drivers: dict[str, Driver] | None = None
+    cloud: Cloud,
+    loaded: Loaded,
+    prune: bool = False,
+    drivers: dict[str, Driver] | None = None,
+    stack: str | None = None,
+    adopt: bool = False,
 ) -> tuple[Plan, Resolver]:
+    """Read, probe, decide. `stack` overrides the manifest's; `adopt` takes over what
+    another stack marked (see bootstrap/ownership.py)."""
+    stack = stack_of(loaded, stack, prune)
     drivers = drivers or instantiate_drivers()
     start_requests = cloud.counter.total
     t0 = time.monotonic()
@@ -120,7 +147,15 @@ def plan(
     )
     facts = run_probes(cloud, probes_of(loaded.manifest, drivers, observed))
     result, resolver = make_plan(
-        loaded.manifest, loaded.graph, drivers, observed, builtin_ids(observed), prune, facts
+        loaded.manifest,
+        loaded.graph,
+        drivers,
+        observed,
+        builtin_ids(observed),
+        prune,
+        facts,
+        stack=stack,
+        adopt=adopt,
     )
     errors = [d for d in result.diagnostics if d.is_error]
     if errors:

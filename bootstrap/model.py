@@ -156,6 +156,8 @@ def iter_secrets(value: Any) -> Iterator[Secret]:
 class Manifest:
     resources: dict[Address, Resource] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    # The stack the manifest names (`stack:`): its markers, what its --prune may delete.
+    stack: str | None = None
     # Resources that always exist and need no declaration (the Default domain).
     builtins: frozenset[Address] = frozenset({Address("domains", (DEFAULT_DOMAIN,))})
 

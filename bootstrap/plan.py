@@ -162,6 +162,9 @@ class Observed:
     fields: dict[str, Any]
     raw: Any = None
     managed: bool = False  # carries the tool's ownership marker
+    # The stack its marker names; None when unmarked or marked without a stack (made by
+    # versions before stacks). See bootstrap/ownership.py.
+    stack: str | None = None
 
     def fingerprint(self) -> str:
         """A digest of the observed fields: a saved plan compares it to refuse stale plans."""
@@ -254,6 +257,7 @@ class Plan:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     requests: int = 0
     read_seconds: float = 0.0
+    stack: str | None = None  # the stack the plan acts for (its markers, its --prune)
 
     @property
     def has_changes(self) -> bool:
@@ -272,6 +276,7 @@ class Plan:
         return {
             "format_version": PLAN_FORMAT_VERSION,
             "manifest_files": list(manifest_files),
+            "stack": self.stack,
             "summary": {
                 **self.counts(),
                 "destructive": sum(1 for c in self.changes if c.destructive),
@@ -368,8 +373,16 @@ def make_plan(
     builtin_ids: dict[Address, str] | None = None,
     prune: bool = False,
     facts: Facts | None = None,
+    stack: str | None = None,
+    adopt: bool = False,
 ) -> tuple[Plan, Resolver]:
-    """Match every resource to live state and diff it. Pure: no I/O happens here."""
+    """Match every resource to live state and diff it. Pure: no I/O happens here.
+
+    `stack` names whose markers this plan writes and whose resources `prune` may delete;
+    `adopt` lets it take over resources another stack marked (see bootstrap/ownership.py).
+    """
+    from bootstrap import ownership
+
     resolver = Resolver(builtin_ids, manifest.resources)
     changes: list[Change] = []
     matched: dict[str, set[str]] = {}
@@ -416,13 +429,17 @@ def make_plan(
         if change.action in (Action.CREATE, Action.REPLACE):
             # What refers to it gets the new id at apply: a Pending in its steps.
             resolver.will_change(address)
+        change = ownership.claim(driver, change, live, stack, adopt, diagnostics)
         changes.append(change)
+    owner = ownership.Owner(drivers, observed, stack)
     if prune:
-        changes.extend(_prune_changes(drivers, observed, matched))
+        changes.extend(owner.prune_changes(matched, {c.address for c in changes}))
+    graph = owner.plan_project_contents(changes, graph, matched, diagnostics)
     from bootstrap.gates import prevent_destroy_errors  # gates imports this module
 
     diagnostics.extend(prevent_destroy_errors(changes))
-    return Plan(changes=changes, graph=graph, diagnostics=diagnostics), resolver
+    the_plan = Plan(changes=changes, graph=graph, diagnostics=diagnostics, stack=stack)
+    return the_plan, resolver
 
 
 def _look_up(
@@ -475,32 +492,3 @@ def _look_up(
         )
     )
     return None
-
-
-def _prune_changes(
-    drivers: dict[str, Driver],
-    observed: dict[str, list[Observed]],
-    matched: dict[str, set[str]],
-) -> list[Change]:
-    from bootstrap.drivers.base import kinds
-
-    out: list[Change] = []
-    # Dependents before what they depend on: walk kinds in reverse manifest order.
-    for kind in reversed(kinds()):
-        driver = drivers.get(kind)
-        if driver is None or driver.ownership is None:
-            continue
-        for obs in observed.get(kind, []):
-            if obs.managed and obs.id not in matched.get(kind, set()):
-                out.append(
-                    Change(
-                        address=driver.address_of_observed(obs),
-                        action=Action.DELETE,
-                        reason="created by openstack-bootstrap and no longer in the manifest"
-                        " (--prune)",
-                        observed=obs,
-                        destructive=True,
-                        steps=[Step("delete", {"id": obs.id})],
-                    )
-                )
-    return out

@@ -115,6 +115,8 @@ def review_order(changes: list[Change]) -> list[Change]:
 
 
 def print_plan(console: Console, plan: Plan) -> None:
+    if plan.stack:
+        console.print(f"Stack: {escape(plan.stack)}", highlight=False)
     for change in review_order(plan.changes):
         if change.is_change:
             for line in change_lines(change):

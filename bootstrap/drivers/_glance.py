@@ -61,6 +61,7 @@ INTERNAL_PREFIXES = (
 )
 MARKER_PROP = "managed_by"
 MARKER_VALUE = "openstack-bootstrap"
+STACK_PROP = "bootstrap_stack"  # the stack whose manifest declares the image
 URL_PROP = "openstack_bootstrap.source_url_sha256"
 SDK_SHA256 = "owner_specified.openstack.sha256"
 SHADE_SHA256 = "owner_specified.shade.sha256"  # older openstacksdk (shade) uploads
@@ -71,7 +72,9 @@ def extra_properties(image: dict[str, Any]) -> dict[str, str]:
     return {
         k: prop_text(v)
         for k, v in image.items()
-        if k not in CORE and k != MARKER_PROP and not k.startswith(INTERNAL_PREFIXES)
+        if k not in CORE
+        and k not in (MARKER_PROP, STACK_PROP)
+        and not k.startswith(INTERNAL_PREFIXES)
     }
 
 

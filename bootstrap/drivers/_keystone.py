@@ -11,6 +11,8 @@ from bootstrap.plan import Observed
 # reads: an invisible place for the ownership marker that --prune relies on.
 MARKER_ATTR = "managed_by"
 MARKER_VALUE = "openstack-bootstrap"
+# The stack whose manifest declares the entity: a second attribute next to the marker.
+STACK_ATTR = "bootstrap_stack"
 
 
 def marker() -> dict[str, str]:
@@ -31,6 +33,12 @@ def attr(raw: Any, name: str, default: Any = None) -> Any:
 
 def is_managed(raw: Any) -> bool:
     return attr(raw, MARKER_ATTR) == MARKER_VALUE
+
+
+def stack_of(raw: Any) -> str | None:
+    """The stack a marked entity belongs to (None: unmarked, or marked before stacks)."""
+    value = attr(raw, STACK_ATTR) if is_managed(raw) else None
+    return str(value) if value else None
 
 
 def text(value: Any) -> str:
@@ -73,6 +81,14 @@ class KeystoneDriver(Driver):
         if "domain_id" in args:
             args["domain"] = args.pop("domain_id")  # keystoneclient's name for it
         return args
+
+    def mark_create(self, steps, stack):
+        for step in steps:
+            if step.verb == "create":
+                step.args[STACK_ATTR] = stack  # with_marker adds managed_by at the call
+
+    def mark_patch(self, observed, stack):
+        return {**marker(), STACK_ATTR: stack}
 
     def observe(self, raw: Any) -> Observed:  # pragma: no cover - every subclass has one
         raise NotImplementedError

@@ -22,12 +22,46 @@ if TYPE_CHECKING:
 # Neutron has no free-form attributes, but every standard-attribute resource (networks,
 # subnets, routers, security groups, floating IPs) takes tags: the --prune marker.
 MARKER_TAG = "managed-by:openstack-bootstrap"
+# The stack whose manifest declares it: a second tag, "stack:NAME" (Neutron refuses "/"
+# in tags, ","-separated lists filter them; stack names have neither).
+STACK_TAG_PREFIX = "stack:"
 # The patch key of the tag changes (a SetDelta of tags).
 TAGS = "tags"
 
 
 def is_managed(raw: Any) -> bool:
     return MARKER_TAG in (getattr(raw, "tags", None) or [])
+
+
+def stack_tag(stack: str) -> str:
+    return STACK_TAG_PREFIX + stack
+
+
+def stack_in(tags: Any) -> str | None:
+    """The stack named by a marked resource's tags (None: unmarked or marked before stacks)."""
+    tags = list(tags or [])
+    if MARKER_TAG not in tags:
+        return None
+    return next((t[len(STACK_TAG_PREFIX) :] for t in tags if t.startswith(STACK_TAG_PREFIX)), None)
+
+
+def stack_of(raw: Any) -> str | None:
+    return stack_in(getattr(raw, "tags", None))
+
+
+def marker_tags(observed: Observed, stack: str) -> SetDelta:
+    """The tag changes that mark a live resource as `stack`'s (Neutron and Nova alike)."""
+    add = () if observed.managed else (MARKER_TAG,)
+    old = (stack_tag(observed.stack),) if observed.stack and observed.stack != stack else ()
+    return SetDelta(add=(*add, stack_tag(stack)), remove=old)
+
+
+def mark_tag_step(steps: list[Step], stack: str) -> None:
+    """Add the stack tag to the update step that tags a planned create."""
+    for step in steps:
+        if step.verb == "update" and tagged(step.args):
+            delta = step.args[TAGS]
+            step.args[TAGS] = SetDelta(add=(*delta.add, stack_tag(stack)), remove=delta.remove)
 
 
 def text(value: Any) -> str:
@@ -131,11 +165,18 @@ class NeutronDriver(Driver):
 
     key_fields = ("project", "name")
     ownership = "tags"
+    project_field = "project_id"
     # Manifest field -> openstacksdk attribute, for create arguments and update patches.
     sdk_attrs: ClassVar[dict[str, str]] = {}
 
     def address_of_observed(self, observed):
         return project_scoped_address(self.kind, observed)
+
+    def mark_create(self, steps, stack):
+        mark_tag_step(steps, stack)
+
+    def mark_patch(self, observed, stack):
+        return {TAGS: marker_tags(observed, stack)}
 
     # -- plan time (pure) --------------------------------------------------------------
     def create_args(self, resource, desired, resolver):

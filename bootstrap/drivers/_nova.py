@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 # Server tag marking what the tool created (--prune); tags are invisible to `metadata`.
 MARKER_TAG = "managed-by:openstack-bootstrap"  # the same tag as on Neutron resources
+# Its stack: a second tag "stack:NAME" (as on Neutron; Nova tags: 60 characters, no "/" or
+# ",", which the stack name pattern leaves room for).
 # How far back `changes-since` reaches: covers clock skew between this host and Nova.
 SINCE_MARGIN = datetime.timedelta(minutes=10)
 

@@ -127,6 +127,9 @@ class Driver:
     # How the tool marks what it created (for --prune): "extra" (a keystone attribute),
     # "tags", "description", or None when the kind has no place for a marker.
     ownership: ClassVar[str | None] = None
+    # The observed field holding the id of the project a live resource lives in (deleting
+    # the project plans its deletion first), or None for kinds that live in no project.
+    project_field: ClassVar[str | None] = None
     # Set-valued fields changed by adding and removing items (a SetDelta in the patch),
     # and map-valued fields changed key by key (a MapDelta).
     set_fields: ClassVar[frozenset[str]] = frozenset()
@@ -448,6 +451,24 @@ class Driver:
     def replace_reason(self, fields: list[str]) -> str:
         names = ", ".join(fields)
         return f"{names} cannot change in place for {self.kind}"
+
+    # --- plan time: the stack in the ownership marker (pure) --------------------------
+    def mark_create(self, steps: list[Step], stack: str) -> None:
+        """Write `stack` into the marker the planned create leaves (in place).
+
+        Every kind with an `ownership` marker overrides this and `mark_patch`.
+        """
+
+    def mark_patch(self, observed: Observed, stack: str) -> dict[str, Any]:
+        """The update patch that marks a live resource as `stack`'s."""
+        raise NotImplementedError(f"{self.kind}: no ownership marker")
+
+    def project_of(self, observed: Observed) -> str | None:
+        """The id of the project a live resource lives in (see `project_field`)."""
+        if self.project_field is None:
+            return None
+        value = observed.fields.get(self.project_field)
+        return str(value) if value else None
 
     def address_of_observed(self, observed: Observed) -> Address:
         """An address for a live resource the manifest does not list (pruning)."""

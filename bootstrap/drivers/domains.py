@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bootstrap.cloud import classify
-from bootstrap.drivers._keystone import KeystoneDriver, is_managed, text, with_marker
+from bootstrap.drivers._keystone import KeystoneDriver, is_managed, stack_of, text, with_marker
 from bootstrap.errors import Forbidden
 from bootstrap.plan import Observed
 
@@ -22,7 +22,7 @@ class DomainDriver(KeystoneDriver):
 
     def observe(self, d) -> Observed:
         fields = {"name": d.name, "description": text(d.description), "enabled": d.enabled}
-        return Observed(d.id, fields, d, is_managed(d))
+        return Observed(d.id, fields, d, is_managed(d), stack_of(d))
 
     def read_all(self, cloud, resources):
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bootstrap.drivers._keystone import KeystoneDriver, attr, is_managed, with_marker
+from bootstrap.drivers._keystone import KeystoneDriver, attr, is_managed, stack_of, with_marker
 from bootstrap.model import Address
 from bootstrap.plan import Observed
 
@@ -27,7 +27,7 @@ class EndpointDriver(KeystoneDriver):
             "url": e.url,
             "enabled": attr(e, "enabled", True),
         }
-        return Observed(e.id, fields, e, is_managed(e))
+        return Observed(e.id, fields, e, is_managed(e), stack_of(e))
 
     def identity(self, resource, resolver):
         spec = resource.spec

@@ -28,6 +28,7 @@ from bootstrap.drivers._neutron import (
     completing,
     ip,
     is_managed,
+    stack_of,
     subnets_by_network,
     text,
 )
@@ -90,7 +91,7 @@ class FloatingIPDriver(NeutronDriver):
             "address": ip(f.floating_ip_address),
             "description": text(f.description),
         }
-        return Observed(f.id, fields, f, is_managed(f))
+        return Observed(f.id, fields, f, is_managed(f), stack_of(f))
 
     def normalise(self, field_name, value):
         if field_name == "description":

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from bootstrap.drivers._keystone import KeystoneDriver, attr, is_managed, text, with_marker
+from bootstrap.drivers._keystone import (
+    KeystoneDriver,
+    attr,
+    is_managed,
+    stack_of,
+    text,
+    with_marker,
+)
 from bootstrap.plan import Observed
 
 
@@ -29,7 +36,7 @@ class GroupDriver(KeystoneDriver):
         }
         if members is not None:
             fields["members"] = sorted(members)
-        return Observed(g.id, fields, g, is_managed(g))
+        return Observed(g.id, fields, g, is_managed(g), stack_of(g))
 
     def normalise(self, field_name, value):
         if field_name == "members":
@@ -53,8 +60,9 @@ class GroupDriver(KeystoneDriver):
         return self.observe(self.api(cloud).create(a.pop("name"), **a), [])
 
     def update(self, cloud, observed, patch, ctx):
-        if "description" in patch:
-            self.api(cloud).update(observed.id, description=patch["description"])
+        attrs = {k: v for k, v in patch.items() if k != "members"}
+        if attrs:  # the description, the ownership marker
+            self.api(cloud).update(observed.id, **attrs)
         if "members" in patch:
             users = cloud.keystone.users
             for user_id in patch["members"].add:

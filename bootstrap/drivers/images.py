@@ -13,13 +13,14 @@ a local file is hashed by a `FileDigests` probe, and `comparable` decides at pla
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from bootstrap.drivers import _glance as g
 from bootstrap.drivers.base import Driver
 from bootstrap.errors import PlanError, ResourceFailed
 from bootstrap.model import Address
-from bootstrap.plan import Observed
+from bootstrap.plan import MapDelta, Observed
 from bootstrap.probes import FileDigests
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ class ImageDriver(Driver):
     immutable = frozenset({"source", "checksum", "disk_format", "container_format"})
     map_fields = frozenset({"properties"})
     ownership = "property"
+    project_field = "project"  # the owner
     position = 100
     # A new image is uploaded and verified before the old one is deleted: a failed upload
     # leaves the old image in place. Glance allows two images of one name meanwhile.
@@ -75,7 +77,9 @@ class ImageDriver(Driver):
             "url_digest": data.get(g.URL_PROP),
             "created_at": data.get("created_at"),
         }
-        return Observed(data["id"], fields, img, data.get(g.MARKER_PROP) == g.MARKER_VALUE)
+        managed = data.get(g.MARKER_PROP) == g.MARKER_VALUE
+        stack = data.get(g.STACK_PROP) if managed else None
+        return Observed(data["id"], fields, img, managed, str(stack) if stack else None)
 
     def normalise(self, field_name: str, value: Any) -> Any:
         if field_name == "tags":
@@ -113,6 +117,14 @@ class ImageDriver(Driver):
 
     def address_of_observed(self, observed: Observed) -> Address:
         return Address(self.kind, (observed.fields["name"],))
+
+    def mark_create(self, steps, stack):
+        for step in steps:
+            if step.verb == "create":
+                step.args["properties"] = {**step.args["properties"], g.STACK_PROP: stack}
+
+    def mark_patch(self, observed, stack):
+        return {"properties": MapDelta({g.MARKER_PROP: g.MARKER_VALUE, g.STACK_PROP: stack})}
 
     # --- content identity: probes and the verdict (pure) -----------------------------
     @staticmethod
@@ -154,7 +166,7 @@ class ImageDriver(Driver):
             for f in DATA_FIELDS:
                 if f in spec:
                     fields[f] = gone
-            return Observed(observed.id, fields, observed.raw, observed.managed)
+            return dataclasses.replace(observed, fields=fields)
         live: dict[str, str] = fields.get("digests") or {}
         algos = self._file_algos(spec, live)
         digests: dict[str, str] = {}
@@ -197,7 +209,7 @@ class ImageDriver(Driver):
                 fields["source"] = (
                     f"{algo}:{g.short(live[algo])} (the file has {algo}:{g.short(digests[algo])})"
                 )
-        return Observed(observed.id, fields, observed.raw, observed.managed)
+        return dataclasses.replace(observed, fields=fields)
 
     # --- reading --------------------------------------------------------------------
     def read_all(self, cloud, resources):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bootstrap.drivers._neutron import NeutronDriver, is_managed, text
+from bootstrap.drivers._neutron import NeutronDriver, is_managed, stack_of, text
 from bootstrap.plan import Observed, contains_pending
 
 PROVIDER_FIELDS = ("network_type", "physical_network", "segmentation_id")
@@ -46,7 +46,7 @@ class NetworkDriver(NeutronDriver):
                 "segmentation_id": n.provider_segmentation_id,
             },
         }
-        return Observed(n.id, fields, n, is_managed(n))
+        return Observed(n.id, fields, n, is_managed(n), stack_of(n))
 
     # -- pure ------------------------------------------------------------------------
     def normalise(self, field_name, value):

@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bootstrap.cloud import classify
-from bootstrap.drivers._keystone import KeystoneDriver, attr, is_managed, text, with_marker
+from bootstrap.drivers._keystone import (
+    KeystoneDriver,
+    attr,
+    is_managed,
+    stack_of,
+    text,
+    with_marker,
+)
 from bootstrap.errors import Forbidden
 from bootstrap.plan import Listing, Observed
 
@@ -50,7 +57,7 @@ class ProjectDriver(KeystoneDriver):
             "parent": None if parent in (None, p.domain_id) else parent,
             "tags": sorted(attr(p, "tags", None) or []),
         }
-        return Observed(p.id, fields, p, is_managed(p))
+        return Observed(p.id, fields, p, is_managed(p), stack_of(p))
 
     def normalise(self, field_name, value):
         if field_name == "tags":

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from bootstrap.drivers._keystone import KeystoneDriver, attr, is_managed, text, with_marker
+from bootstrap.drivers._keystone import (
+    KeystoneDriver,
+    attr,
+    is_managed,
+    stack_of,
+    text,
+    with_marker,
+)
 from bootstrap.model import Address
 from bootstrap.plan import Observed
 
@@ -24,7 +31,7 @@ class RegionDriver(KeystoneDriver):
             "description": text(attr(r, "description", None)),
             "parent": attr(r, "parent_region_id", None),
         }
-        return Observed(r.id, fields, r, is_managed(r))
+        return Observed(r.id, fields, r, is_managed(r), stack_of(r))
 
     def identity(self, resource, resolver):
         return {"name": resource.spec["id"]}

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from bootstrap.drivers._keystone import KeystoneDriver, attr, is_managed, text, with_marker
+from bootstrap.drivers._keystone import (
+    KeystoneDriver,
+    attr,
+    is_managed,
+    stack_of,
+    text,
+    with_marker,
+)
 from bootstrap.plan import Observed
 
 
@@ -24,7 +31,7 @@ class RoleDriver(KeystoneDriver):
             "domain_id": attr(r, "domain_id", None),
             "description": text(attr(r, "description", None)),
         }
-        return Observed(r.id, fields, r, is_managed(r))
+        return Observed(r.id, fields, r, is_managed(r), stack_of(r))
 
     def identity(self, resource, resolver):
         # Unlike other domain-scoped kinds, a role without a domain is global.

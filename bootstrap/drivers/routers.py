@@ -16,6 +16,7 @@ from bootstrap.drivers._neutron import (
     drop_none,
     ignore_not_found,
     is_managed,
+    stack_of,
     text,
 )
 from bootstrap.plan import Observed, contains_pending
@@ -83,7 +84,7 @@ class RouterDriver(NeutronDriver):
             "interfaces": sorted(subnets),
         }
         raw = {"router": r, "ports": sorted(p.id for p in ports)}
-        return Observed(r.id, fields, raw, is_managed(r))
+        return Observed(r.id, fields, raw, is_managed(r), stack_of(r))
 
     def normalise(self, field_name, value):
         if field_name == "description":

@@ -32,6 +32,7 @@ from bootstrap.drivers._neutron import (
     drop_none,
     is_empty,
     is_managed,
+    stack_of,
     text,
 )
 from bootstrap.errors import CloudError, Forbidden, NotFound
@@ -391,7 +392,7 @@ class SecurityGroupDriver(NeutronDriver):
         if automatic is not None:
             fields["automatic_rules"] = automatic
         raw = {"group": sg, "rule_ids": dict(rule_ids)}
-        return Observed(sg.id, fields, raw, is_managed(sg))
+        return Observed(sg.id, fields, raw, is_managed(sg), stack_of(sg))
 
     # -- I/O -------------------------------------------------------------------------
     def sdk_class(self):

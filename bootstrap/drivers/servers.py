@@ -8,13 +8,14 @@ a rebuild and a new flavor a resize (in place, but disruptive: --allow-destroy);
 networks, keypair, user_data, availability zone and config drive need a new server.
 Waiting uses the apply's one poller (`ctx.poller`, _nova.py); `known_hosts` is written
 from the console log, and compared at plan time through a probe of the file's text.
-Marker for --prune: the server tag managed-by:openstack-bootstrap.
+Marker for --prune: the server tags managed-by:openstack-bootstrap and stack:NAME.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from typing import Any
 
 from bootstrap import known_hosts
 from bootstrap.drivers import _nova
+from bootstrap.drivers._neutron import marker_tags, stack_in, stack_tag
 from bootstrap.drivers.base import Driver, resolve
 from bootstrap.errors import CloudError, ResourceFailed
 from bootstrap.model import Address, Manifest, Ref, Resource, Secret
@@ -110,6 +112,7 @@ class ServerDriver(Driver):
     path_fields = {"known_hosts": "write"}
     item_shorthand = {"networks[]": "network"}
     ownership = "tags"
+    project_field = "project_id"
     position = 180
     required_for_create = frozenset({"flavor"})
 
@@ -154,8 +157,8 @@ class ServerDriver(Driver):
         }
         if info.get("status") == "ERROR":
             fields["fault"] = _nova.fault_message(s)
-        managed = _nova.MARKER_TAG in (info.get("tags") or [])
-        return Observed(info["id"], fields, s, managed)
+        tags = info.get("tags") or []
+        return Observed(info["id"], fields, s, _nova.MARKER_TAG in tags, stack_in(tags))
 
     def desired(self, resource, resolver):
         """As Nova reports them: flavor, keypair, networks, security groups by name."""
@@ -207,9 +210,7 @@ class ServerDriver(Driver):
             facts[probe], observed.fields.get("addresses") or []
         )
         shown = path if not missing else f"{path} (no entry for {', '.join(missing)})"
-        return Observed(
-            observed.id, {**observed.fields, "known_hosts": shown}, observed.raw, observed.managed
-        )
+        return dataclasses.replace(observed, fields={**observed.fields, "known_hosts": shown})
 
     # --- the decision -------------------------------------------------------------------
     def diff(self, resource, observed, resolver, facts=None):
@@ -310,6 +311,14 @@ class ServerDriver(Driver):
             self.kind, (observed.fields.get("project_id") or "", observed.fields["name"])
         )
 
+    def mark_create(self, steps, stack):
+        for step in steps:
+            if step.verb == "create":
+                step.args["tags"] = [*step.args["tags"], stack_tag(stack)]
+
+    def mark_patch(self, observed, stack):
+        return {"tags": marker_tags(observed, stack)}
+
     # --- reading --------------------------------------------------------------------
     def read_all(self, cloud, resources):
         out = [self.observe(s) for s in self._list(cloud, resources)]
@@ -394,6 +403,11 @@ class ServerDriver(Driver):
             )
         if "flavor" in patch:
             server = self._resize(cloud, ctx, nova, observed, patch["flavor"], timeout)
+        if "tags" in patch:  # the ownership marker
+            for tag in patch["tags"].add:
+                nova.servers.add_tag(observed.id, tag)
+            for tag in patch["tags"].remove:
+                nova.servers.delete_tag(observed.id, tag)
         if "metadata" in patch:
             delta = patch["metadata"]
             if delta.set:

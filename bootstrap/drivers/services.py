@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from bootstrap.drivers._keystone import KeystoneDriver, attr, is_managed, text, with_marker
+from bootstrap.drivers._keystone import (
+    KeystoneDriver,
+    attr,
+    is_managed,
+    stack_of,
+    text,
+    with_marker,
+)
 from bootstrap.plan import Observed
 
 
@@ -24,7 +31,7 @@ class ServiceDriver(KeystoneDriver):
             "description": text(attr(s, "description", None)),
             "enabled": attr(s, "enabled", True),
         }
-        return Observed(s.id, fields, s, is_managed(s))
+        return Observed(s.id, fields, s, is_managed(s), stack_of(s))
 
     def create(self, cloud, args, ctx):
         a = with_marker(args)

@@ -11,6 +11,7 @@ from bootstrap.drivers._neutron import (
     cidr,
     ip,
     is_managed,
+    stack_of,
     subnets_by_network,
     text,
 )
@@ -155,7 +156,7 @@ class SubnetDriver(NeutronDriver):
             "host_routes": routes(s.host_routes),
             "description": text(s.description),
         }
-        return Observed(s.id, fields, s, is_managed(s))
+        return Observed(s.id, fields, s, is_managed(s), stack_of(s))
 
     def normalise(self, field_name, value):
         if field_name == "description":

@@ -6,7 +6,14 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bootstrap.drivers._keystone import KeystoneDriver, attr, is_managed, text, with_marker
+from bootstrap.drivers._keystone import (
+    KeystoneDriver,
+    attr,
+    is_managed,
+    stack_of,
+    text,
+    with_marker,
+)
 from bootstrap.model import Secret
 from bootstrap.plan import Observed
 from bootstrap.probes import Probe
@@ -73,7 +80,7 @@ class UserDriver(KeystoneDriver):
             "enabled": attr(u, "enabled", True),
             "default_project": attr(u, "default_project_id", None),
         }
-        return Observed(u.id, fields, u, is_managed(u))
+        return Observed(u.id, fields, u, is_managed(u), stack_of(u))
 
     def is_write_only(self, resource, field_name):
         # Keystone never returns passwords: only a token request can tell drift.

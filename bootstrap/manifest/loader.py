@@ -34,6 +34,7 @@ class Loader:
         self.items: list[Item] = []
         self.refs = References(self.drivers, self.error)
         self.unusable = False
+        self.stack: str | None = None
         self.pending: list[tuple[Diagnostic, Item | str | None]] = []
         self.yaml_errors: set[Source | None] = set()
 
@@ -166,17 +167,22 @@ class Loader:
                     )
 
     def check_versions(self) -> None:
+        self.agreed("version")
+        stack = self.agreed("stack")
+        self.stack = stack if isinstance(stack, str) else None
+
+    def agreed(self, key: str) -> Any:
+        """A top-level setting every file that gives it must give alike (version, stack)."""
         first: tuple[Any, Source] | None = None
         for f in self.files:
-            if "version" not in f.root:
+            if key not in f.root:
                 continue
-            value, src = f.root["version"], f.root.val_src["version"]
+            value, src = f.root[key], f.root.val_src[key]
             if first is None:
                 first = (value, src)
             elif value != first[0]:
-                self.error(
-                    f"version {value!r} differs from version {first[0]!r} at {first[1]}", src
-                )
+                self.error(f"{key} {value!r} differs from {key} {first[0]!r} at {first[1]}", src)
+        return first[0] if first is not None else None
 
     # -- specs --
 
@@ -334,7 +340,7 @@ class Loader:
         rank = {k: i for i, k in enumerate(self.drivers)}
         keyed = [it for it in self.items if it.address is not None and not it.duplicate]
         keyed.sort(key=lambda it: (rank.get(it.kind, len(rank)), order_of_file[it.file], it.index))
-        manifest = Manifest(files=[f.display for f in self.files])
+        manifest = Manifest(files=[f.display for f in self.files], stack=self.stack)
         for it in keyed:
             manifest.resources[it.address] = Resource(
                 it.address,

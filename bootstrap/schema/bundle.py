@@ -88,7 +88,14 @@ def build_bundle() -> dict[str, Any]:
         "version": {
             "const": 1,
             "description": "Manifest format version; optional, and 1 when given.",
-        }
+        },
+        "stack": {
+            "$ref": "#/$defs/stack",
+            "description": "The stack this manifest makes: every resource it creates is "
+            "marked with it, and `plan --prune` deletes only resources marked with it that "
+            "the manifest no longer declares. Every file of a manifest that names a stack "
+            "names the same one; `--stack NAME` overrides it.",
+        },
     }
     from bootstrap.drivers.base import kinds
 

@@ -78,12 +78,16 @@ def _json_type(value: Any) -> str:
     return "object" if isinstance(value, dict) else "array" if isinstance(value, list) else "null"
 
 
+# Top-level keys that are settings of the manifest, not sections of resources.
+SETTINGS = ("version", "stack")
+
+
 def _what(path: tuple[str | int, ...]) -> str:
     """How a message names the thing at `path` (relative to its resource when inside one)."""
     if not path:
         return "the manifest"
-    if path == ("version",):
-        return "version"
+    if path in (("version",), ("stack",)):
+        return str(path[0])
     if len(path) == 1:
         return f"section '{path[0]}'"
     if len(path) == 2:
@@ -209,7 +213,7 @@ class Translator:
             if not path:
                 text = f"unknown section '{key}'" + did_you_mean(key, known)
                 if not did_you_mean(key, known):
-                    text += f"; sections are: {', '.join(k for k in known if k != 'version')}"
+                    text += f"; sections are: {', '.join(k for k in known if k not in SETTINGS)}"
             else:
                 text = f"unknown field '{key}' in {render_path(path)}" + did_you_mean(key, known)
             out.append(Problem(path + (key,), text, at_key=True, bad=[path + (key,)]))

@@ -161,10 +161,18 @@ class Run:
         return {str(c.address): c.action.value for c in self.plan.changes if c.is_change}
 
 
-def plan(paths: list[str] | str, cloud_name: str = "devcloud", prune: bool = False) -> Plan:
+def plan(
+    paths: list[str] | str,
+    cloud_name: str = "devcloud",
+    prune: bool = False,
+    stack: str | None = None,
+    adopt: bool = False,
+) -> Plan:
+    """A plan; `prune` needs a stack (the manifest's or `stack`): never prune without one
+    on a shared cloud, it would take other runs' resources."""
     paths = [paths] if isinstance(paths, str) else paths
     cloud = connect(cloud_name)
-    result, _ = engine.plan(cloud, engine.load(paths), prune=prune)
+    result, _ = engine.plan(cloud, engine.load(paths), prune=prune, stack=stack, adopt=adopt)
     return result
 
 
@@ -174,11 +182,13 @@ def apply(
     prune: bool = False,
     allow_destroy: bool = False,
     parallelism: int = 8,
+    stack: str | None = None,
+    adopt: bool = False,
 ) -> Run:
     paths = [paths] if isinstance(paths, str) else paths
     cloud = connect(cloud_name)
     loaded = engine.load(paths)
-    the_plan, resolver = engine.plan(cloud, loaded, prune=prune)
+    the_plan, resolver = engine.plan(cloud, loaded, prune=prune, stack=stack, adopt=adopt)
     writes_before = cloud.counter.writes
     log = WriteLog()
     log.attach(cloud)

@@ -270,20 +270,28 @@ def test_password_update_always_detects_drift(tmp_path, unique_name, monkeypatch
 
 
 def test_prune_deletes_only_managed(tmp_path, unique_name):
+    """--prune of a stack deletes its own dropped resource, never a foreign one.
+
+    With a stack of its own (the run's unique name), the prune is safe on a shared cloud:
+    other runs' resources carry other stacks (or none) and are not touched.
+    """
     n = unique_name
+    stack = f"{n}stack"
     keystone = ks()
     foreign = keystone.projects.create(f"{n}foreign", "default")
     both = write_manifest(
-        tmp_path, f"projects:\n  - name: {n}keep\n  - name: {n}drop\n", "both.yaml"
+        tmp_path,
+        f"stack: {stack}\nprojects:\n  - name: {n}keep\n  - name: {n}drop\n",
+        "both.yaml",
     )
-    only_keep = write_manifest(tmp_path, f"projects:\n  - name: {n}keep\n", "keep.yaml")
+    only_keep = write_manifest(
+        tmp_path, f"stack: {stack}\nprojects:\n  - name: {n}keep\n", "keep.yaml"
+    )
     try:
         assert apply(both).result.ok
         run = apply(only_keep, prune=True)
         deleted = [str(c.address) for c in run.plan.changes if c.action.value == "delete"]
-        # Other runs' leftovers may be pruned too; ours must be, the foreign one must not.
-        assert f"projects.{n}drop" in deleted
-        assert not any(a.endswith(f"{n}foreign") for a in deleted)
+        assert deleted == [f"projects.{n}drop"]  # only this stack's, nothing of other runs
         names = {p.name for p in keystone.projects.list()}
         assert f"{n}keep" in names and f"{n}foreign" in names and f"{n}drop" not in names
     finally:

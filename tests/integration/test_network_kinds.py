@@ -543,12 +543,13 @@ def test_noop_plan_cost_does_not_grow_with_resources(tmp_path, project, unique_n
 
 
 def test_prune_plans_only_what_the_tool_created(tmp_path, project, unique_name, sdk):
-    """Tagged resources left out of the manifest are pruned; foreign and default ones not.
+    """The stack's resources left out of the manifest are pruned; foreign and default not.
 
-    Only planned: applying a prune on a shared cloud would take other runs' resources.
+    Only planned (the apply of a prune is tested in test_stacks.py).
     """
     n = unique_name
     both = f"""
+    stack: {n}stack
     projects:
       - name: {project}
     security_groups:
@@ -577,17 +578,17 @@ def test_prune_plans_only_what_the_tool_created(tmp_path, project, unique_name, 
     foreign = sdk.create_network(name=f"{n}foreign", project_id=pid)
     keep = write_manifest(
         tmp_path,
-        f"projects:\n  - name: {project}\nnetworks:\n  - name: {n}keep\n    project: {project}\n",
+        f"stack: {n}stack\nprojects:\n  - name: {project}\n"
+        f"networks:\n  - name: {n}keep\n    project: {project}\n",
         "keep.yaml",
     )
     pruned = plan(keep, prune=True)
     deleted = {str(c.address) for c in pruned.changes if c.action.value == "delete"}
-    mine = {a for a in deleted if a.split(".", 1)[1].startswith(f"{pid}/")}
-    assert mine == {
-        f"security_groups.{pid}/{n}sg",
-        f"networks.{pid}/{n}drop",
-        f"subnets.{pid}/{n}drop-sub",
-        f"routers.{pid}/{n}router",
+    assert deleted == {
+        f"security_groups.{project}/{n}sg",
+        f"networks.{project}/{n}drop",
+        f"subnets.{project}/{n}drop-sub",
+        f"routers.{project}/{n}router",
     }
     assert foreign.id not in {c.observed.id for c in pruned.changes if c.observed}
 

@@ -13,6 +13,7 @@ from collections import defaultdict
 
 import networkx as nx
 
+from bootstrap.drivers import _glance, _keystone, _neutron
 from bootstrap.drivers.base import registry
 from bootstrap.errors import CloudError
 from bootstrap.model import Manifest, Resource, Secret
@@ -81,6 +82,36 @@ def apply_patch(fields: dict, patch: dict) -> None:
             fields[k] = v
 
 
+def marks(kind: str, fields: dict) -> tuple[bool, str | None]:
+    """(managed, stack) as the real driver reads them from what the cloud stores: the
+    Keystone attributes, the Neutron/Nova tags, the Glance properties."""
+    ownership = registry()[kind].ownership
+    if ownership == "tags":
+        tags = fields.get("tags") or []
+        return _neutron.MARKER_TAG in tags, _neutron.stack_in(tags)
+    if ownership == "property":
+        props = fields.get("properties") or {}
+        managed = props.get(_glance.MARKER_PROP) == _glance.MARKER_VALUE
+        return managed, (props.get(_glance.STACK_PROP) if managed else None)
+    managed = bool(fields.get("_managed")) or (
+        fields.get(_keystone.MARKER_ATTR) == _keystone.MARKER_VALUE
+    )
+    stack = fields.get(_keystone.STACK_ATTR) if ownership == "extra" and managed else None
+    return managed, stack
+
+
+def read_back(kind: str, stored: dict) -> dict:
+    """The fields a read shows: bookkeeping and marker properties left out (as observe)."""
+    fields = {k: v for k, v in stored.items() if k != "_managed"}
+    if registry()[kind].ownership == "property" and "properties" in fields:
+        fields["properties"] = {
+            k: v
+            for k, v in fields["properties"].items()
+            if k not in (_glance.MARKER_PROP, _glance.STACK_PROP)
+        }
+    return fields
+
+
 def fake_driver_class(kind: str):
     real = registry()[kind]
 
@@ -89,8 +120,8 @@ def fake_driver_class(kind: str):
             cloud.record("list", kind, "*")
             out = []
             for i, f in cloud.store[kind].items():
-                fields = {k: v for k, v in f.items() if k != "_managed"}
-                out.append(Observed(i, fields, managed=bool(f.get("_managed"))))
+                managed, stack = marks(kind, f)
+                out.append(Observed(i, read_back(kind, f), managed=managed, stack=stack))
             return Listing.of(out, partial=kind in cloud.partial)
 
         def create(self, cloud, args, ctx):
@@ -98,12 +129,17 @@ def fake_driver_class(kind: str):
             cloud.record("create", kind, name)
             cloud._maybe_fail("create", name)
             live_id = cloud.new_id()
-            cloud.store[kind][live_id] = {**stored_fields(args), "_managed": True}
+            stored = stored_fields(args)
+            if real.ownership in ("extra", None):
+                # Keystone's create call adds the marker itself (with_marker); Neutron,
+                # Nova and Glance keep the tags and properties the steps give.
+                stored["_managed"] = True
+            cloud.store[kind][live_id] = stored
             if name in cloud.lose_response:
                 cloud.lose_response.discard(name)
                 raise CloudError("connection reset", name, None, retryable=True)
-            fields = {k: v for k, v in cloud.store[kind][live_id].items() if k != "_managed"}
-            return Observed(live_id, fields, managed=True)
+            managed, stack = marks(kind, stored)
+            return Observed(live_id, read_back(kind, stored), managed=managed, stack=stack)
 
         def update(self, cloud, observed, patch, ctx):
             name = f"{kind}.{observed.fields.get('name')}"

@@ -47,15 +47,17 @@ def cloud():
     return c
 
 
-def run_plan(cloud, manifest, prune=False, drivers=None):
+def run_plan(cloud, manifest, prune=False, drivers=None, stack=None, adopt=False):
     drivers = drivers or fake_drivers()
     loaded = engine.Loaded(manifest, graph_of(manifest))
-    return engine.plan(cloud, loaded, prune=prune, drivers=drivers)
+    return engine.plan(cloud, loaded, prune=prune, drivers=drivers, stack=stack, adopt=adopt)
 
 
-def run_apply(cloud, manifest, allow_destroy=False, prune=False, parallelism=4):
+def run_apply(
+    cloud, manifest, allow_destroy=False, prune=False, parallelism=4, stack=None, adopt=False
+):
     drivers = fake_drivers()
-    plan, resolver = run_plan(cloud, manifest, prune, drivers)
+    plan, resolver = run_plan(cloud, manifest, prune, drivers, stack, adopt)
     result = engine.apply(
         cloud,
         plan,
@@ -200,9 +202,9 @@ def test_saved_plan_refused_after_cloud_changed(cloud):
 
 
 def test_prune_deletes_only_what_the_tool_created(cloud):
-    run_apply(cloud, manifest_of(proj("keep"), proj("drop")))
+    run_apply(cloud, manifest_of(proj("keep"), proj("drop")), stack="s")
     cloud.store["projects"]["foreign"] = {"name": "foreign", "domain_id": "default"}
-    plan, result = run_apply(cloud, manifest_of(proj("keep")), prune=True)
+    plan, result = run_apply(cloud, manifest_of(proj("keep")), prune=True, stack="s")
     deleted = [c for c in plan.changes if c.action is Action.DELETE]
     assert [c.observed.fields["name"] for c in deleted] == ["drop"]
     names = sorted(f["name"] for f in cloud.store["projects"].values())

@@ -65,10 +65,10 @@ def test_apply_runs_every_change_but_the_held_back_ones(cloud):
 
 
 def test_explicit_deletes_are_destructive_but_need_no_flag(cloud):
-    run_apply(cloud, manifest_of(proj("gone"), proj("dropped")))
+    run_apply(cloud, manifest_of(proj("gone"), proj("dropped")), stack="s")
     gone = proj("gone")
     gone.state = "absent"
-    plan, result = run_apply(cloud, manifest_of(gone), prune=True)
+    plan, result = run_apply(cloud, manifest_of(gone), prune=True, stack="s")
     deletes = [c for c in plan.changes if c.is_change]
     assert [c.action for c in deletes] == [Action.DELETE, Action.DELETE]
     assert all(c.destructive and not c.held_back for c in deletes)

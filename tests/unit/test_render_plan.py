@@ -140,7 +140,7 @@ def _reparent(cloud: MemoryCloud):
 
 
 def _absent(cloud: MemoryCloud):
-    run_apply(cloud, manifest_of(resource("projects", {"name": "legacy"})))
+    run_apply(cloud, manifest_of(resource("projects", {"name": "legacy"})), stack="demo")
     return manifest_of(resource("projects", {"name": "legacy"}, state="absent"))
 
 
@@ -181,7 +181,9 @@ def case_plan(name: str) -> Plan:
     cloud = MemoryCloud()
     cloud.store["domains"]["default"] = {"name": "Default"}
     manifest = world(cloud)
-    plan, _ = run_plan(cloud, manifest, prune=prune, drivers=fake_drivers())
+    plan, _ = run_plan(
+        cloud, manifest, prune=prune, drivers=fake_drivers(), stack="demo" if prune else None
+    )
     engine.hold(plan, allow)
     plan.requests, plan.read_seconds = 5, 0.1
     return plan
