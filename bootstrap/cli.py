@@ -187,6 +187,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _refuse_unattended(args: argparse.Namespace, saved: dict | None) -> None:
+    """No terminal to ask and no --yes: refuse before connecting, not after reading."""
+    from bootstrap.errors import BootstrapError
+
+    if not args.yes and saved is None and not sys.stdin.isatty():
+        raise BootstrapError(
+            "not a terminal: pass --yes to apply without asking (nothing was read or changed)"
+        )
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
     import time
 
@@ -205,6 +215,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         paths, prune = saved.get("manifest_files") or [], bool(saved.get("prune"))
     secrets: list = []
     try:
+        _refuse_unattended(args, saved)
         loaded, cloud, plan, resolver = _plan_from_args(args, paths, prune)
         secrets = loaded.manifest.secrets()
         if saved is not None:
