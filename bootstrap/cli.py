@@ -133,6 +133,10 @@ def _setup_logging(verbose: bool) -> None:
 
     # Client libraries log request bodies at DEBUG: never go below INFO.
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+    if not verbose:
+        # keystoneauth warns "Failed to discover available identity versions" before the
+        # one error that names the unreachable endpoint (Cloud.authenticate).
+        logging.getLogger("keystoneauth").setLevel(logging.ERROR)
 
 
 def _plan_from_args(args: argparse.Namespace, paths: list[str], prune: bool):

@@ -37,3 +37,24 @@ def test_apply_without_yes_and_terminal_refuses_before_connecting(
     err = capsys.readouterr().err
     assert "not a terminal: pass --yes" in err
     assert "nothing was read or changed" in err
+
+
+def test_describe_auth_names_who_and_scope_never_the_secret():
+    from bootstrap.cloud import describe_auth
+
+    assert (
+        describe_auth(
+            {
+                "username": "bob",
+                "password": "pw",
+                "user_domain_name": "Default",
+                "project_id": "p1",
+                "project_domain_id": "default",
+            }
+        )
+        == "user 'bob' (in domain 'Default'), project id p1 (in domain id default)"
+    )
+    assert describe_auth({"user_id": "u1", "domain_name": "acme"}) == ("user id u1, domain 'acme'")
+    assert describe_auth(
+        {"application_credential_id": "ac1", "application_credential_secret": "s"}
+    ) == ("application credential id ac1 of user ?")
