@@ -94,3 +94,60 @@ def test_server_groups_change_in_a_project_other_than_the_tokens(
                     user=cloud.user_id,
                     project=project,
                 )
+
+
+# --- a non-admin's admin-only fields: refused before the first write ---------------------
+
+ADMIN_ONLY = {
+    "networks.demo/{n}ext.external": """
+networks:
+  - {name: {n}ext, project: demo, external: true}
+""",
+    "routers.demo/{n}r.external_gateway.enable_snat": """
+networks:
+  - {name: public, project: admin, managed: false}
+routers:
+  - {name: {n}r, project: demo, external_gateway: {network: public, enable_snat: false}}
+""",
+    "images.{n}img.visibility": """
+images:
+  - {name: {n}img, source: {file: disk.raw}, disk_format: raw, container_format: bare,
+     visibility: public}
+""",
+}
+DEMO_BASE = """
+projects:
+  - {name: demo, managed: false}
+  - {name: admin, managed: false}
+"""
+
+
+def test_non_admin_admin_only_fields_are_refused_before_any_write(tmp_path, unique_name):
+    from bootstrap import engine
+    from bootstrap.errors import PreflightError
+
+    n = unique_name
+    raw_disk(tmp_path / "disk.raw", n)
+    everything = DEMO_BASE + "".join(ADMIN_ONLY.values()).replace(
+        "networks:\n  - {name: public", "  - {name: public"
+    )
+    cases = {field: DEMO_BASE + text for field, text in ADMIN_ONLY.items()}
+    cases["all"] = everything
+    for i, (field, text) in enumerate(sorted(cases.items())):
+        path = write_manifest(tmp_path, text.replace("{n}", n), f"m{i}.yaml")
+        c = connect("devcloud-demo")
+        assert "admin" not in c.roles
+        loaded = engine.load([path])
+        the_plan, resolver = engine.plan(c, loaded)
+        assert the_plan.has_changes
+        try:
+            engine.apply(c, the_plan, resolver)
+        except PreflightError as exc:
+            message = str(exc)
+        else:
+            raise AssertionError(f"{field}: applied without the admin role")
+        wanted = list(ADMIN_ONLY) if field == "all" else [field]
+        for f in wanted:
+            assert f.replace("{n}", n) in message, message
+        assert "reserves to the admin role" in message and "Nothing was changed" in message
+        assert c.counter.writes == 0, (field, c.counter.snapshot())

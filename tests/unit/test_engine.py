@@ -345,6 +345,25 @@ def test_preflight_refuses_admin_only_fields_without_admin():
         engine.preflight(_Token("member"), _plan_of(public))
 
 
+def test_preflight_refuses_a_chosen_floating_address_without_admin():
+    """Neutron's default policy lets only admins pick the floating IP address."""
+    project = Ref(Address("projects", ("acme",)))
+    spec = {
+        "project": project,
+        "server": Ref(Address("servers", ("acme", "web"))),
+        "network": Ref(Address("networks", ("admin", "public"))),
+        "address": "203.0.113.7",
+    }
+    create = _change("floating_ips", spec, Action.CREATE)
+    with pytest.raises(engine.PreflightError, match=r"floating_ips\.acme/web\.address"):
+        engine.preflight(_Token("member"), _plan_of(create))
+    engine.preflight(_Token("admin"), _plan_of(create))
+    any_address = {k: v for k, v in spec.items() if k != "address"}
+    engine.preflight(
+        _Token("member"), _plan_of(_change("floating_ips", any_address, Action.CREATE))
+    )
+
+
 def test_a_create_without_its_required_fields_fails_the_plan_with_its_location(cloud):
     from bootstrap.errors import PlanError, Source
 
