@@ -363,7 +363,8 @@ def make_plan(
                 not manifest.resources[d].absent and manifest.resources[d].managed
                 for d in graph.successors(address)
             )
-            live = _look_up(driver, resource, candidates, resolver, diagnostics, needed)
+            used = needed or _used_by_present(manifest, graph, address)
+            live = _look_up(driver, resource, candidates, resolver, diagnostics, needed, used)
         if live is not None:
             resolver.set(address, live.id)
             matched.setdefault(resource.kind, set()).add(live.id)
@@ -406,6 +407,7 @@ def _look_up(
     resolver: Resolver,
     diagnostics: list[Diagnostic],
     needed: bool = True,
+    used: bool = True,
 ) -> Observed | None:
     """Find a `managed: false` resource the natural key alone did not find.
 
@@ -429,12 +431,10 @@ def _look_up(
             )
             return None
     if getattr(candidates, "partial", False) or not needed:
-        # The list showed only what this user may see: not finding it proves nothing.
         diagnostics.append(
             Diagnostic(
                 "warning",
-                "managed: false resource not found or not visible to this user"
-                + ("; assumed to exist" if needed else "; nothing present depends on it"),
+                _lookup_missing(getattr(candidates, "partial", False), used),
                 address=where,
                 source=resource.source,
             )
@@ -449,6 +449,30 @@ def _look_up(
         )
     )
     return None
+
+
+def _used_by_present(manifest: Manifest, graph: nx.DiGraph, address: Address) -> bool:
+    """Does anything present build on this lookup, directly or through other lookups
+    (the admin project of the looked-up external network a router uses)?"""
+    return any(
+        d in manifest.resources and not manifest.resources[d].absent
+        for d in nx.descendants(graph, address)
+    )
+
+
+def _lookup_missing(partial: bool, used: bool) -> str:
+    """The warning for a lookup not found where that proves nothing or harms nothing."""
+    if partial:
+        # The list showed only what this user may see: not finding it proves nothing.
+        return "managed: false resource not visible to this user" + (
+            "; assumed to exist" if used else ""
+        )
+    if used:
+        return (
+            "managed: false resource not found; only other lookups refer to it, and they "
+            "are looked up by name"
+        )
+    return "managed: false resource not found; nothing present depends on it"
 
 
 def _prune_changes(

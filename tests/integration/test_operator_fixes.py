@@ -151,3 +151,18 @@ def test_non_admin_admin_only_fields_are_refused_before_any_write(tmp_path, uniq
             assert f.replace("{n}", n) in message, message
         assert "reserves to the admin role" in message and "Nothing was changed" in message
         assert c.counter.writes == 0, (field, c.counter.snapshot())
+
+
+def test_non_admin_plan_does_not_call_a_used_lookup_unused(tmp_path, unique_name):
+    n = unique_name
+    text = DEMO_BASE + """
+networks:
+  - {name: public, project: admin, managed: false}
+routers:
+  - {name: {n}r, project: demo, external_gateway: {network: public}}
+"""
+    p = plan(write_manifest(tmp_path, text.replace("{n}", n)), "devcloud-demo")
+    shown = {d.address: d.summary for d in p.diagnostics}
+    assert shown == {
+        "projects.admin": "managed: false resource not visible to this user; assumed to exist"
+    }

@@ -270,6 +270,39 @@ def test_lookup_in_an_invisible_project_matches_by_name(cloud):
     assert [d.severity for d in plan.diagnostics] == ["warning"]
 
 
+def test_invisible_lookup_used_through_another_lookup_is_not_said_unused(cloud):
+    """A non-admin: projects.admin is the project of the looked-up external network a
+    router uses. It is not visible, and something present depends on it."""
+    cloud.store["networks"]["n1"] = {"name": "public", "project_id": "admin-id"}
+    cloud.partial.add("projects")
+    admin = lookup("projects", {"name": "admin"})
+    demo = lookup("projects", {"name": "demo"})
+    cloud.store["projects"]["d1"] = {"name": "demo", "domain_id": "default"}
+    net = lookup("networks", {"name": "public", "project": Ref(admin.address)})
+    router = resource(
+        "routers",
+        {
+            "name": "r",
+            "project": Ref(demo.address),
+            "external_gateway": {"network": Ref(net.address)},
+        },
+    )
+    plan, _ = run_plan(cloud, manifest_of(admin, demo, net, router))
+    (d,) = plan.diagnostics
+    assert (d.severity, d.address) == ("warning", "projects.admin")
+    assert d.summary == "managed: false resource not visible to this user; assumed to exist"
+
+
+def test_missing_lookup_nothing_uses_says_so(cloud):
+    plan, _ = run_plan(cloud, manifest_of(lookup("projects", {"name": "gone"})))
+    (d,) = plan.diagnostics
+    assert d.summary == "managed: false resource not found; nothing present depends on it"
+    cloud.partial.add("projects")
+    plan, _ = run_plan(cloud, manifest_of(lookup("projects", {"name": "gone"})))
+    (d,) = plan.diagnostics
+    assert d.summary == "managed: false resource not visible to this user"
+
+
 def test_lost_create_answer_then_the_planned_rest_runs(cloud, monkeypatch):
     """A group's create answer is lost: the re-read finds it, and the plan's next step
     (adding the members) runs on what was found; nothing is created twice."""
