@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -280,6 +281,8 @@ class Resolver:
         self._ids: dict[Address, str] = dict(ids or {})
         self._names: dict[str, Address] = {v: k for k, v in self._ids.items()}
         self._pending: set[Address] = set()
+        # Live resources outside the manifest, by id, for display only (see `know`).
+        self._observed: dict[str, Address] = {}
         # The manifest's resources, for a step that needs a referenced resource's spec
         # (a floating IP writes its server's known_hosts file).
         self._resources = resources or {}
@@ -309,7 +312,14 @@ class Resolver:
         return self._ids.get(address)
 
     def address_of(self, live_id: Any) -> Address | None:
-        return self._names.get(live_id) if isinstance(live_id, str) else None
+        if not isinstance(live_id, str):
+            return None
+        return self._names.get(live_id) or self._observed.get(live_id)
+
+    def know(self, names: dict[str, Address]) -> None:
+        """Addresses of what was read but is not in the manifest (a group's member who is
+        not declared, a rule's remote group): plans show them instead of raw ids."""
+        self._observed.update(names)
 
     def ids(self) -> dict[Address, str]:
         return dict(self._ids)
@@ -348,6 +358,7 @@ def make_plan(
 ) -> tuple[Plan, Resolver]:
     """Match every resource to live state and diff it. Pure: no I/O happens here."""
     resolver = Resolver(builtin_ids, manifest.resources)
+    resolver.know(observed_names(observed))
     changes: list[Change] = []
     matched: dict[str, set[str]] = {}
     # Topological order so a resource's references are matched before it is.
@@ -451,6 +462,48 @@ def _look_up(
     return None
 
 
+def _project_names(observed: dict[str, list[Observed]]) -> dict[str, str]:
+    """Project id -> name, for names that single out one project among those read."""
+    projects = observed.get("projects", [])
+    counts: dict[str, int] = {}
+    for o in projects:
+        name = o.fields.get("name")
+        if isinstance(name, str):
+            counts[name] = counts.get(name, 0) + 1
+    return {
+        o.id: o.fields["name"]
+        for o in projects
+        if isinstance(o.fields.get("name"), str) and counts[o.fields["name"]] == 1
+    }
+
+
+def readable(address: Address, observed: dict[str, list[Observed]]) -> Address:
+    """An address of a live resource with project ids in its key shown as project names
+    (networks.acme/acme-net rather than networks.1459adf5.../acme-net), when known."""
+    names = _project_names(observed)
+    return Address(address.kind, tuple(names.get(part, part) for part in address.key))
+
+
+_UUID = re.compile(r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$", re.I)
+
+
+def observed_names(observed: dict[str, list[Observed]]) -> dict[str, Address]:
+    """Every named live resource read, by id: its kind and name (with its project's name
+    for project-owned kinds). Pure: only what the reads returned. Only uuid-shaped ids:
+    a short id ("default", a flavor's "1") could be mistaken for an ordinary value."""
+    projects = _project_names(observed)
+    out: dict[str, Address] = {}
+    for kind, items in observed.items():
+        for o in items:
+            name = o.fields.get("name")
+            if not isinstance(name, str) or not name or not _UUID.match(str(o.id)):
+                continue
+            owner = o.fields.get("project_id")
+            key = (str(projects.get(owner, owner)), name) if isinstance(owner, str) else (name,)
+            out.setdefault(o.id, Address(kind, key))
+    return out
+
+
 def _used_by_present(manifest: Manifest, graph: nx.DiGraph, address: Address) -> bool:
     """Does anything present build on this lookup, directly or through other lookups
     (the admin project of the looked-up external network a router uses)?"""
@@ -492,7 +545,7 @@ def _prune_changes(
             if obs.managed and obs.id not in matched.get(kind, set()):
                 out.append(
                     Change(
-                        address=driver.address_of_observed(obs),
+                        address=readable(driver.address_of_observed(obs), observed),
                         action=Action.DELETE,
                         reason="created by openstack-bootstrap and no longer in the manifest"
                         " (--prune)",

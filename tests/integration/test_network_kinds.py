@@ -582,12 +582,13 @@ def test_prune_plans_only_what_the_tool_created(tmp_path, project, unique_name, 
     )
     pruned = plan(keep, prune=True)
     deleted = {str(c.address) for c in pruned.changes if c.action.value == "delete"}
-    mine = {a for a in deleted if a.split(".", 1)[1].startswith(f"{pid}/")}
+    # Addressed by the project's name, not its id.
+    mine = {a for a in deleted if a.split(".", 1)[1].startswith(f"{project}/")}
     assert mine == {
-        f"security_groups.{pid}/{n}sg",
-        f"networks.{pid}/{n}drop",
-        f"subnets.{pid}/{n}drop-sub",
-        f"routers.{pid}/{n}router",
+        f"security_groups.{project}/{n}sg",
+        f"networks.{project}/{n}drop",
+        f"subnets.{project}/{n}drop-sub",
+        f"routers.{project}/{n}router",
     }
     assert foreign.id not in {c.observed.id for c in pruned.changes if c.observed}
 

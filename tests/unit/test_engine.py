@@ -410,3 +410,43 @@ def test_a_create_without_its_required_fields_fails_the_plan_with_its_location(c
     plan, _ = run_plan(cloud, manifest_of(image))
     assert not plan.has_changes
     assert cloud.writes() == []
+
+
+# --- names, not ids, for what the manifest does not list -------------------------------
+
+BOB = "0b0b0b0b0b0b4b0b8b0b0b0b0b0b0b0b"
+ACME = "ac3eac3eac3e4c3e8c3eac3eac3eac3e"
+SG_OTHER = "50000000-0000-4000-8000-000000000001"
+
+
+def test_members_and_remote_groups_outside_the_manifest_show_by_name(cloud):
+    cloud.store["users"]["a1"] = {"name": "alice", "domain_id": "default"}
+    cloud.store["users"][BOB] = {"name": "bob", "domain_id": "default"}
+    cloud.store["groups"]["g1"] = {"name": "ops", "domain_id": "default", "members": ["a1", BOB]}
+    alice = user("alice")
+    ops = resource("groups", {"name": "ops", "members": [Ref(alice.address)]})
+    plan, _ = run_plan(cloud, manifest_of(alice, ops))
+    (diff,) = plan.by_address()[ops.address].fields
+    assert (diff.before, diff.after) == (["users.alice", "users.bob"], ["users.alice"])
+
+
+def test_pruned_project_resources_are_addressed_by_project_name(cloud):
+    cloud.store["projects"][ACME] = {"name": "acme", "domain_id": "default"}
+    cloud.store["networks"]["n1"] = {"name": "old-net", "project_id": ACME, "_managed": True}
+    cloud.store["security_groups"][SG_OTHER] = {"name": "web", "project_id": ACME}
+    plan, _ = run_plan(cloud, manifest_of(lookup("projects", {"name": "acme"})), prune=True)
+    deleted = [str(c.address) for c in plan.changes if c.action is Action.DELETE]
+    assert deleted == ["networks.acme/old-net"]
+    from bootstrap.plan import observed_names
+
+    names = observed_names({"security_groups": [_obs(SG_OTHER, "web", ACME)],
+                            "projects": [_obs(ACME, "acme")]})  # fmt: skip
+    assert str(names[SG_OTHER]) == "security_groups.acme/web"
+    # Short ids are never taken for names (a value "default" stays "default").
+    assert observed_names({"domains": [_obs("default", "Default")]}) == {}
+
+
+def _obs(live_id, name, project=None):
+    from bootstrap.plan import Observed
+
+    return Observed(live_id, {"name": name, **({"project_id": project} if project else {})})
