@@ -106,6 +106,11 @@ class Cloud:
             ) from None
         except ks_exc.HttpError as exc:
             status = getattr(exc, "http_status", None)
+            if isinstance(status, int) and status >= 500:
+                raise ConfigError(
+                    f"the identity service at {self.auth_url}{self._named()} failed to "
+                    f"issue a token: HTTP {status} ({_message_of(exc)}). {SELECT_HINT}"
+                ) from None
             raise ConfigError(
                 f"authentication failed for {describe_auth(self.region.config.get('auth') or {})}"
                 f" at {self.auth_url}{self._named()}: the identity service answered "
@@ -280,8 +285,9 @@ def describe_auth(auth: dict[str, Any]) -> str:
 
     if auth.get("application_credential_id") or auth.get("application_credential_name"):
         who = named("application credential", "application_credential")
-        return f"{who} of {named('user', 'user') or 'user ?'}" if who else "application credential"
-    user = named("user", "user") or (f"user {auth['username']!r}" if auth.get("username") else None)
+        user = _user(auth, named)
+        return f"{who} of {user}" if user else str(who)
+    user = _user(auth, named)
     who = f"{user}{in_domain('user')}" if user else "the token given"
     if auth.get("project_name") or auth.get("project_id"):
         scope = f"{named('project', 'project')}{in_domain('project')}"
@@ -292,6 +298,12 @@ def describe_auth(auth: dict[str, Any]) -> str:
     else:
         scope = "no project (unscoped)"
     return f"{who}, {scope}"
+
+
+def _user(auth: dict[str, Any], named: Callable[[str, str], str | None]) -> str | None:
+    if auth.get("username"):
+        return f"user {auth['username']!r}"
+    return named("user", "user")
 
 
 def _connection_reason(exc: BaseException) -> str:

@@ -57,4 +57,46 @@ def test_describe_auth_names_who_and_scope_never_the_secret():
     assert describe_auth({"user_id": "u1", "domain_name": "acme"}) == ("user id u1, domain 'acme'")
     assert describe_auth(
         {"application_credential_id": "ac1", "application_credential_secret": "s"}
-    ) == ("application credential id ac1 of user ?")
+    ) == ("application credential id ac1")
+
+
+def _cloud_failing_with(exc):
+    from types import SimpleNamespace
+
+    def get_access(session):
+        raise exc
+
+    cloud = object.__new__(Cloud)
+    cloud.region = SimpleNamespace(
+        name="prod",
+        config={"auth": {"auth_url": "https://keystone.example:5000/v3", "username": "ops",
+                         "password": "pw", "project_name": "infra"}},
+    )  # fmt: skip
+    cloud.session = SimpleNamespace(auth=SimpleNamespace(get_access=get_access))
+    return cloud
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (401, "authentication failed for user 'ops', project 'infra' at "
+              "https://keystone.example:5000/v3 (cloud 'prod'): the identity service "
+              "answered HTTP 401"),
+        (503, "the identity service at https://keystone.example:5000/v3 (cloud 'prod') "
+              "failed to issue a token: HTTP 503"),
+    ],
+)  # fmt: skip
+def test_authenticate_says_who_where_and_what_the_cloud_answered(status, expected):
+    from keystoneauth1 import exceptions as ks_exc
+
+    from bootstrap.errors import ConfigError
+
+    exc = ks_exc.from_response(
+        type("R", (), {"status_code": status, "headers": {}, "text": "", "json": dict})(),
+        "POST",
+        "https://keystone.example:5000/v3/auth/tokens",
+    )
+    with pytest.raises(ConfigError) as err:
+        _cloud_failing_with(exc).authenticate()
+    assert expected in str(err.value)
+    assert "--cloud NAME or OS_CLOUD" in str(err.value) and "pw" not in str(err.value)
