@@ -521,10 +521,7 @@ def _lookup_missing(partial: bool, used: bool) -> str:
             "; assumed to exist" if used else ""
         )
     if used:
-        return (
-            "managed: false resource not found; only other lookups refer to it, and they "
-            "are looked up by name"
-        )
+        return "managed: false resource not found; only other lookups refer to it"
     return "managed: false resource not found; nothing present depends on it"
 
 

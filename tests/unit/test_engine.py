@@ -450,3 +450,16 @@ def _obs(live_id, name, project=None):
     from bootstrap.plan import Observed
 
     return Observed(live_id, {"name": name, **({"project_id": project} if project else {})})
+
+
+def test_missing_lookup_used_only_by_lookups_says_so(cloud):
+    cloud.store["networks"]["n1"] = {"name": "public", "project_id": "x"}
+    admin = lookup("projects", {"name": "admin"})
+    net = lookup("networks", {"name": "public", "project": Ref(admin.address)})
+    plan, resolver = run_plan(cloud, manifest_of(admin, net))
+    (d,) = plan.diagnostics
+    assert (d.address, d.summary) == (
+        "projects.admin",
+        "managed: false resource not found; only other lookups refer to it",
+    )
+    assert resolver.live(net.address) == "n1"
