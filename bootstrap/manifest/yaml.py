@@ -370,6 +370,14 @@ def _too_deep(exc: MarkedYAMLError, text: str, file: str) -> Diagnostic:
     if mark is not None:
         lines = text.split("\n")
         head = "\n".join(lines[: mark.line] + [lines[mark.line][: mark.column]])
+    # PyYAML needs no more than MAX_SKIP_DEPTH open brackets to find and refuse it.
+    opened = 0
+    for i, ch in enumerate(head):
+        if ch in "[{":
+            opened += 1
+            if opened > MAX_SKIP_DEPTH + 1:
+                head = head[:i]
+                break
     composer = _Composer(head, file)
     with contextlib.suppress(_Refused, YAMLError):
         composer.compose()
