@@ -165,6 +165,10 @@ def _setup_logging(verbose: bool) -> None:
 
     # Client libraries log request bodies at DEBUG: never go below INFO.
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+    if not verbose:
+        # keystoneauth warns "Failed to discover available identity versions" before the
+        # one error that names the unreachable endpoint (Cloud.authenticate).
+        logging.getLogger("keystoneauth").setLevel(logging.ERROR)
 
 
 def _plan_from_args(
@@ -230,6 +234,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _refuse_unattended(args: argparse.Namespace, saved: dict | None) -> None:
+    """No terminal to ask and no --yes: refuse before connecting, not after reading."""
+    from bootstrap.errors import BootstrapError
+
+    if not args.yes and saved is None and not sys.stdin.isatty():
+        raise BootstrapError(
+            "not a terminal: pass --yes to apply without asking (nothing was read or changed)"
+        )
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
     import time
 
@@ -249,6 +263,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         stack, adopt = saved.get("stack"), bool(saved.get("adopt"))
     secrets: list = []
     try:
+        _refuse_unattended(args, saved)
         loaded, cloud, plan, resolver = _plan_from_args(args, paths, prune, stack, adopt)
         secrets = loaded.manifest.secrets()
         if saved is not None:

@@ -81,14 +81,51 @@ class Cloud:
         import openstack.config
         from keystoneauth1 import exceptions as ks_exc
 
+        config = None
         try:
             config = openstack.config.OpenStackConfig(config_files=config_files, load_envvars=True)
             region = config.get_one(cloud=cloud)
         except (ks_exc.MissingRequiredOptions, openstack.exceptions.ConfigException) as exc:
-            raise ConfigError(f"cannot load cloud credentials: {exc}") from None
+            raise ConfigError(config_problem(exc, cloud, config)) from None
         except KeyError as exc:  # pragma: no cover - depends on loader internals
             raise ConfigError(f"cannot load cloud credentials: missing {exc}") from None
         return cls(region)
+
+    def authenticate(self) -> None:
+        """Get the token now, so bad credentials or an unreachable cloud are ONE clear error
+        (who, where, what the cloud said) before anything is read."""
+        from keystoneauth1 import exceptions as ks_exc
+
+        try:
+            self.access  # noqa: B018 - cached: the reads that follow reuse this token
+        except ks_exc.ConnectionError as exc:
+            raise ConfigError(
+                f"cannot reach the identity service at {self.auth_url}{self._named()}: "
+                f"{_connection_reason(exc)}. Is the cloud up and its auth_url right? "
+                f"{SELECT_HINT}"
+            ) from None
+        except ks_exc.HttpError as exc:
+            status = getattr(exc, "http_status", None)
+            if isinstance(status, int) and status >= 500:
+                raise ConfigError(
+                    f"the identity service at {self.auth_url}{self._named()} failed to "
+                    f"issue a token: HTTP {status} ({_message_of(exc)}). {SELECT_HINT}"
+                ) from None
+            raise ConfigError(
+                f"authentication failed for {describe_auth(self.region.config.get('auth') or {})}"
+                f" at {self.auth_url}{self._named()}: the identity service answered "
+                f"HTTP {status} ({_message_of(exc).split(' (HTTP')[0]}). Check the password "
+                f"and names in clouds.yaml / secure.yaml / OS_* variables. {SELECT_HINT}"
+            ) from None
+        except ks_exc.ClientException as exc:
+            raise ConfigError(
+                f"cannot authenticate at {self.auth_url}{self._named()}: {_message_of(exc)}. "
+                f"{SELECT_HINT}"
+            ) from None
+
+    def _named(self) -> str:
+        name = getattr(self.region, "name", None)
+        return f" (cloud {name!r})" if name and name != "envvars" else " (OS_* variables)"
 
     # ---- clients, all on the one session -------------------------------------------
     def _client_kwargs(self) -> dict[str, Any]:
@@ -199,6 +236,86 @@ class Cloud:
             scoped = Cloud(self.region, session=session, counter=self.counter)
             self._scoped[project_id] = scoped
             return scoped
+
+
+SELECT_HINT = "To use another cloud: --cloud NAME or OS_CLOUD=NAME."
+CLOUDS_YAML_PLACES = (
+    "./clouds.yaml, ~/.config/openstack/clouds.yaml, /etc/openstack/clouds.yaml, "
+    "or the file OS_CLIENT_CONFIG_FILE names"
+)
+
+
+def config_problem(exc: BaseException, cloud: str | None, config: Any) -> str:
+    """What is wrong with the cloud selection, and how to select one."""
+    names: list[str] = []
+    loaded = None
+    if config is not None:
+        try:
+            names = sorted(config.get_cloud_names())
+        except Exception:  # noqa: BLE001 - only for the hint
+            names = []
+        loaded = getattr(config, "config_filename", None)
+    known = (
+        f"clouds in {loaded}: {', '.join(names)}" if names and loaded else "no clouds.yaml found"
+    )
+    text = str(exc)
+    if cloud is None and "auth_url" in text:
+        return (
+            "no cloud selected: pass --cloud NAME or set OS_CLOUD=NAME to use a cloud of "
+            f"clouds.yaml ({CLOUDS_YAML_PLACES}), or set OS_AUTH_URL and the other OS_* "
+            f"variables; {known}"
+        )
+    if cloud is not None and "not found" in text.lower():
+        return f"cloud {cloud!r} is not in clouds.yaml; {known}. {SELECT_HINT}"
+    return f"cannot load cloud credentials: {text}; {known}"
+
+
+def describe_auth(auth: dict[str, Any]) -> str:
+    """Who the credentials say they are: user, domain, scope (never a secret)."""
+
+    def named(kind: str, prefix: str) -> str | None:
+        name, ident = auth.get(f"{prefix}_name"), auth.get(f"{prefix}_id")
+        if name is None and ident is None:
+            return None
+        return f"{kind} {name!r}" if name is not None else f"{kind} id {ident}"
+
+    def in_domain(prefix: str) -> str:
+        dom = named("domain", f"{prefix}_domain")
+        return f" (in {dom})" if dom else ""
+
+    if auth.get("application_credential_id") or auth.get("application_credential_name"):
+        who = named("application credential", "application_credential")
+        user = _user(auth, named)
+        return f"{who} of {user}" if user else str(who)
+    user = _user(auth, named)
+    who = f"{user}{in_domain('user')}" if user else "the token given"
+    if auth.get("project_name") or auth.get("project_id"):
+        scope = f"{named('project', 'project')}{in_domain('project')}"
+    elif auth.get("domain_name") or auth.get("domain_id"):
+        scope = named("domain", "domain") or ""
+    elif auth.get("system_scope"):
+        scope = f"system scope {auth['system_scope']}"
+    else:
+        scope = "no project (unscoped)"
+    return f"{who}, {scope}"
+
+
+def _user(auth: dict[str, Any], named: Callable[[str, str], str | None]) -> str | None:
+    if auth.get("username"):
+        return f"user {auth['username']!r}"
+    return named("user", "user")
+
+
+def _connection_reason(exc: BaseException) -> str:
+    import re
+
+    text = str(exc)
+    found = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if found:
+        return found.group(1).strip().lower()
+    if "timed out" in text.lower():
+        return "timed out"
+    return _message_of(exc)
 
 
 def status_of(exc: BaseException) -> int | None:

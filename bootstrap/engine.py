@@ -142,6 +142,8 @@ def plan(
     drivers = drivers or instantiate_drivers()
     start_requests = cloud.counter.total
     t0 = time.monotonic()
+    # One clear error for bad credentials or a dead cloud, not one per kind read.
+    cloud.authenticate()
     observed = read_state(
         cloud, loaded.manifest, drivers, kinds_to_read(loaded.manifest, drivers, prune)
     )

@@ -304,6 +304,8 @@ class Resolver:
         self._ids: dict[Address, str] = dict(ids or {})
         self._names: dict[str, Address] = {v: k for k, v in self._ids.items()}
         self._pending: set[Address] = set()
+        # Live resources outside the manifest, by id, for display only (see `know`).
+        self._observed: dict[str, Address] = {}
         # The manifest's resources, for a step that needs a referenced resource's spec
         # (a floating IP writes its server's known_hosts file).
         self._resources = resources or {}
@@ -337,7 +339,14 @@ class Resolver:
         return self._ids.get(address)
 
     def address_of(self, live_id: Any) -> Address | None:
-        return self._names.get(live_id) if isinstance(live_id, str) else None
+        if not isinstance(live_id, str):
+            return None
+        return self._names.get(live_id) or self._observed.get(live_id)
+
+    def know(self, names: dict[str, Address]) -> None:
+        """Addresses of what was read but is not in the manifest (a group's member who is
+        not declared, a rule's remote group): plans show them instead of raw ids."""
+        self._observed.update(names)
 
     def ids(self) -> dict[Address, str]:
         return dict(self._ids)
@@ -381,9 +390,10 @@ def make_plan(
     `stack` names whose markers this plan writes and whose resources `prune` may delete;
     `adopt` lets it take over resources another stack marked (see bootstrap/ownership.py).
     """
-    from bootstrap import ownership
+    from bootstrap import lookups, ownership
 
     resolver = Resolver(builtin_ids, manifest.resources)
+    resolver.know(lookups.observed_names(observed))
     changes: list[Change] = []
     matched: dict[str, set[str]] = {}
     # Topological order so a resource's references are matched before it is.
@@ -399,7 +409,10 @@ def make_plan(
                 not manifest.resources[d].absent and manifest.resources[d].managed
                 for d in graph.successors(address)
             )
-            live = _look_up(driver, resource, candidates, resolver, diagnostics, needed)
+            used = needed or lookups.used_by_present(manifest, graph, address)
+            live = lookups.look_up(
+                driver, resource, candidates, resolver, diagnostics, needed, used
+            )
         if live is not None:
             resolver.set(address, live.id)
             matched.setdefault(resource.kind, set()).add(live.id)
@@ -440,55 +453,3 @@ def make_plan(
     diagnostics.extend(prevent_destroy_errors(changes))
     the_plan = Plan(changes=changes, graph=graph, diagnostics=diagnostics, stack=stack)
     return the_plan, resolver
-
-
-def _look_up(
-    driver: Driver,
-    resource: Resource,
-    candidates: list[Observed],
-    resolver: Resolver,
-    diagnostics: list[Diagnostic],
-    needed: bool = True,
-) -> Observed | None:
-    """Find a `managed: false` resource the natural key alone did not find.
-
-    Its project or domain may be invisible to the user (a non-admin cannot read the admin
-    project that owns the external network): then the name alone must single it out.
-    """
-    where = str(resource.address)
-    if driver.identity(resource, resolver) is None:
-        found = [o for o in candidates if o.fields.get("name") == resource.spec.get("name")]
-        if len(found) == 1:
-            return found[0]
-        if len(found) > 1:
-            diagnostics.append(
-                Diagnostic(
-                    "error",
-                    f"{len(found)} visible {resource.kind} are named "
-                    f"{resource.spec.get('name')!r}; qualify the lookup",
-                    address=where,
-                    source=resource.source,
-                )
-            )
-            return None
-    if getattr(candidates, "partial", False) or not needed:
-        # The list showed only what this user may see: not finding it proves nothing.
-        diagnostics.append(
-            Diagnostic(
-                "warning",
-                "managed: false resource not found or not visible to this user"
-                + ("; assumed to exist" if needed else "; nothing present depends on it"),
-                address=where,
-                source=resource.source,
-            )
-        )
-        return None
-    diagnostics.append(
-        Diagnostic(
-            "error",
-            "managed: false resource does not exist in the cloud (it is looked up, never created)",
-            address=where,
-            source=resource.source,
-        )
-    )
-    return None

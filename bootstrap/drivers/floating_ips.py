@@ -51,6 +51,9 @@ class FloatingIPDriver(NeutronDriver):
     ownership = "tags"
     position = 170
     required_for_create = frozenset({"network"})
+    # Allocating a chosen address is admin-only in Neutron's default policy
+    # (create_floatingip:floating_ip_address); adopting one already allocated is not.
+    admin_fields = {"address": None}
 
     @classmethod
     def implicit_dependencies(cls, manifest: Manifest) -> Iterator[tuple[Address, Address, str]]:

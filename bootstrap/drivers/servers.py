@@ -415,11 +415,7 @@ class ServerDriver(Driver):
             if delta.unset:
                 nova.servers.delete_meta(observed.id, list(delta.unset))
         if "security_groups" in patch:
-            delta = patch["security_groups"]
-            for group_id in delta.add:
-                nova.servers.add_security_group(observed.id, group_id)
-            for name in delta.remove:
-                nova.servers.remove_security_group(observed.id, name)
+            self._change_groups(cloud, project_id, observed.id, patch["security_groups"])
         if patch.get("known_hosts"):
             # A rebuilt server has new host keys; a missing entry needs the keys again.
             listed = all_addresses(getattr(server, "addresses", None) or {})
@@ -431,6 +427,17 @@ class ServerDriver(Driver):
                 timeout,
                 listed or list(observed.fields.get("addresses") or []),
             )
+
+    @staticmethod
+    def _change_groups(cloud, project_id, server_id, delta) -> None:
+        """Nova looks a group name up in the project of the token (an admin's token too:
+        "Security group default not associated with the instance", 404), so these calls
+        use a token scoped to the server's project."""
+        nova = _nova.project_cloud(cloud, project_id).nova
+        for name in delta.add:
+            nova.servers.add_security_group(server_id, name)
+        for name in delta.remove:
+            nova.servers.remove_security_group(server_id, name)
 
     def _resize(self, cloud, ctx, nova, observed, flavor, timeout):
         target = flavor["name"]

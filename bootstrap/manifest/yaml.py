@@ -5,10 +5,18 @@ YAML 1.2 core scalars (only true/false are booleans, `yes`/`on` stay strings; da
 strings). Refused: duplicate keys, non-string keys, anchors and aliases (no expansion can
 happen, so "billion laughs" costs nothing), tags other than the standard
 str/int/float/bool/null/map/seq, a second document, nesting deeper than 64.
+
+Pathological files are refused in well under a second, located, and no further work is
+spent on them (the MAX_* limits below): nesting so deep that PyYAML's scanner turns quadratic,
+scalars longer than 1 MiB, mappings with more than 10,000 keys, files of more than
+50,000 YAML nodes (about 10,000 resources; split larger manifests into files). A file
+libyaml rejects is re-parsed by the pure-Python parser for its message only when it is
+small; a large one gets libyaml's own located message.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any
 
@@ -33,6 +41,15 @@ from bootstrap import schema as schema_mod
 from bootstrap.errors import Diagnostic, Source
 
 MAX_DEPTH = 64
+# Past this depth the file is not read further: the depth error above is already located,
+# and PyYAML's scanner costs O(depth) per token (quadratic in a file of brackets).
+MAX_SKIP_DEPTH = 256
+MAX_SCALAR_CHARS = 1024 * 1024
+MAX_MAPPING_KEYS = 10_000
+MAX_NODES = 50_000
+# A file libyaml rejects is parsed again by PyYAML for its messages; that costs about a
+# second per megabyte, so larger files keep libyaml's message.
+MAX_REPARSE_CHARS = 256 * 1024
 MAX_ALIAS_REPORTS = 5  # per file; a bomb has dozens of aliases, one report is the point
 STD_TAG = "tag:yaml.org,2002:"
 
@@ -58,6 +75,10 @@ class YList(list):
         super().__init__()
         self.start = start
         self.item_src: list[Source] = []
+
+
+class _Refused(Exception):
+    """The file is pathological: its diagnostics are recorded, parsing stops here."""
 
 
 class _Events(Reader, Scanner, Parser):
@@ -112,6 +133,7 @@ class _Composer:
         self.file = file
         self.diags: list[Diagnostic] = []
         self.alias_count = 0
+        self.nodes = 0
 
     def at(self, mark: Any) -> Source:
         return Source(self.file, mark.line + 1, mark.column + 1)
@@ -154,12 +176,14 @@ class _Composer:
                 "(a manifest is reviewed as written, and aliases can expand exponentially)",
             )
 
-    def _skip(self) -> None:
+    def _skip(self, depth_at: int) -> None:
         depth = 0
         while True:
             ev = self.events.get_event()
             if isinstance(ev, CollectionStartEvent):
                 depth += 1
+                if depth_at + depth > MAX_SKIP_DEPTH:
+                    raise _Refused  # the depth error is recorded; stop reading
             elif isinstance(ev, (MappingEndEvent, SequenceEndEvent)):
                 depth -= 1
             if depth <= 0:
@@ -173,9 +197,10 @@ class _Composer:
             return None
         if ev.anchor is not None:
             self._alias(ev.start_mark, f"anchor '&{ev.anchor}'")
+        self._count(ev)
         if depth > MAX_DEPTH:
             self.error(ev.start_mark, f"nesting deeper than {MAX_DEPTH} levels")
-            self._skip()
+            self._skip(depth)
             return None
         if isinstance(ev, ScalarEvent):
             self.events.get_event()
@@ -185,12 +210,29 @@ class _Composer:
             return self.sequence(depth)
         return self.mapping(depth)
 
+    def _count(self, ev: Any) -> None:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            self.error(
+                ev.start_mark,
+                f"more than {MAX_NODES:,} YAML nodes in one file; the file is refused "
+                "(split the manifest into several files)",
+            )
+            raise _Refused
+
     def _check_collection_tag(self, ev: Any) -> None:
         allowed = (None, "!", STD_TAG + ("seq" if isinstance(ev, SequenceStartEvent) else "map"))
         if ev.tag not in allowed:
             self.error(ev.start_mark, f"YAML tag '{_short_tag(ev.tag)}' is not supported")
 
     def scalar(self, ev: ScalarEvent) -> Any:
+        if len(ev.value) > MAX_SCALAR_CHARS:
+            self.error(
+                ev.start_mark,
+                f"a value of {len(ev.value):,} characters; at most {MAX_SCALAR_CHARS:,} are "
+                "accepted (a large user_data or key belongs in a file: {file: path})",
+            )
+            return None
         tag = ev.tag
         if tag is None:
             # Plain style is None from PyYAML's parser and "" from libyaml.
@@ -220,8 +262,16 @@ class _Composer:
     def mapping(self, depth: int) -> YMap:
         start = self.events.get_event()
         out = YMap(self.at(start.start_mark))
+        keys = 0
         while not self.events.check_event(MappingEndEvent):
             key_ev = self.events.peek_event()
+            keys += 1
+            if keys > MAX_MAPPING_KEYS:
+                self.error(
+                    key_ev.start_mark,
+                    f"more than {MAX_MAPPING_KEYS:,} keys in one mapping; the file is refused",
+                )
+                raise _Refused
             key_src = self.at(key_ev.start_mark)
             complex_key = not isinstance(key_ev, ScalarEvent)
             key = self.node(depth + 1)
@@ -271,14 +321,23 @@ def parse_yaml(text: str, file: str) -> tuple[Any, list[Diagnostic]]:
         composer = _Composer(text, file)
         try:
             root = composer.compose(fast=True)
+        except _Refused:
+            return None, composer.diags
+        except MarkedYAMLError as exc:
+            if len(text) > MAX_REPARSE_CHARS or "maximum nesting depth" in str(exc):
+                # Re-parsing would cost seconds (a large file) or minutes (deep nesting).
+                return None, composer.diags + [_fast_error(exc, text, file)]
+            # Otherwise re-parsed below for PyYAML's own, located message.
         except YAMLError:
-            pass  # re-parsed below for PyYAML's own, located message
+            pass
         else:
             if root is not _EMPTY and root is not None:
                 return root, composer.diags
     composer = _Composer(text, file)
     try:
         root = composer.compose()
+    except _Refused:
+        return None, composer.diags
     except MarkedYAMLError as exc:
         return None, composer.diags + [_syntax_error(exc, text, file)]
     except ReaderError as exc:
@@ -294,6 +353,41 @@ def parse_yaml(text: str, file: str) -> tuple[Any, list[Diagnostic]]:
             Diagnostic("error", "empty manifest (no sections)", source=Source(file, 1, 1))
         ]
     return root, composer.diags
+
+
+def _fast_error(exc: MarkedYAMLError, text: str, file: str) -> Diagnostic:
+    """libyaml's error, located; its nesting limit (1000) reported as the manifest's."""
+    if "maximum nesting depth" in str(exc):
+        return _too_deep(exc, text, file)
+    return _syntax_error(exc, text, file)
+
+
+def _too_deep(exc: MarkedYAMLError, text: str, file: str) -> Diagnostic:
+    """Where nesting first went past MAX_DEPTH, found by PyYAML on the text up to where
+    libyaml gave up (PyYAML's cost grows with the square of the depth: never the whole)."""
+    mark = exc.problem_mark or exc.context_mark
+    head = text
+    if mark is not None:
+        lines = text.split("\n")
+        head = "\n".join(lines[: mark.line] + [lines[mark.line][: mark.column]])
+    # PyYAML needs no more than MAX_SKIP_DEPTH open brackets to find and refuse it.
+    opened = 0
+    for i, ch in enumerate(head):
+        if ch in "[{":
+            opened += 1
+            if opened > MAX_SKIP_DEPTH + 1:
+                head = head[:i]
+                break
+    composer = _Composer(head, file)
+    with contextlib.suppress(_Refused, YAMLError):
+        composer.compose()
+    found = [d for d in composer.diags if d.summary.startswith("nesting deeper")]
+    if found:
+        return found[0]
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    return Diagnostic(
+        "error", f"nesting deeper than {MAX_DEPTH} levels", source=Source(file, line, col)
+    )
 
 
 def _syntax_error(exc: MarkedYAMLError, text: str, file: str) -> Diagnostic:

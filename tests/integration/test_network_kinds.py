@@ -584,6 +584,7 @@ def test_prune_plans_only_what_the_tool_created(tmp_path, project, unique_name, 
     )
     pruned = plan(keep, prune=True)
     deleted = {str(c.address) for c in pruned.changes if c.action.value == "delete"}
+    # Addressed by the project's name, not its id.
     assert deleted == {
         f"security_groups.{project}/{n}sg",
         f"networks.{project}/{n}drop",

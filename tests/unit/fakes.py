@@ -39,6 +39,9 @@ class MemoryCloud:
         self.partial: set[str] = set()  # kinds listed as a non-admin sees them
         self._ids = itertools.count(1)
 
+    def authenticate(self) -> None:
+        pass
+
     def new_id(self) -> str:
         return f"id-{next(self._ids)}"
 

@@ -272,6 +272,39 @@ def test_lookup_in_an_invisible_project_matches_by_name(cloud):
     assert [d.severity for d in plan.diagnostics] == ["warning"]
 
 
+def test_invisible_lookup_used_through_another_lookup_is_not_said_unused(cloud):
+    """A non-admin: projects.admin is the project of the looked-up external network a
+    router uses. It is not visible, and something present depends on it."""
+    cloud.store["networks"]["n1"] = {"name": "public", "project_id": "admin-id"}
+    cloud.partial.add("projects")
+    admin = lookup("projects", {"name": "admin"})
+    demo = lookup("projects", {"name": "demo"})
+    cloud.store["projects"]["d1"] = {"name": "demo", "domain_id": "default"}
+    net = lookup("networks", {"name": "public", "project": Ref(admin.address)})
+    router = resource(
+        "routers",
+        {
+            "name": "r",
+            "project": Ref(demo.address),
+            "external_gateway": {"network": Ref(net.address)},
+        },
+    )
+    plan, _ = run_plan(cloud, manifest_of(admin, demo, net, router))
+    (d,) = plan.diagnostics
+    assert (d.severity, d.address) == ("warning", "projects.admin")
+    assert d.summary == "managed: false resource not visible to this user; assumed to exist"
+
+
+def test_missing_lookup_nothing_uses_says_so(cloud):
+    plan, _ = run_plan(cloud, manifest_of(lookup("projects", {"name": "gone"})))
+    (d,) = plan.diagnostics
+    assert d.summary == "managed: false resource not found; nothing present depends on it"
+    cloud.partial.add("projects")
+    plan, _ = run_plan(cloud, manifest_of(lookup("projects", {"name": "gone"})))
+    (d,) = plan.diagnostics
+    assert d.summary == "managed: false resource not visible to this user"
+
+
 def test_lost_create_answer_then_the_planned_rest_runs(cloud, monkeypatch):
     """A group's create answer is lost: the re-read finds it, and the plan's next step
     (adding the members) runs on what was found; nothing is created twice."""
@@ -347,6 +380,25 @@ def test_preflight_refuses_admin_only_fields_without_admin():
         engine.preflight(_Token("member"), _plan_of(public))
 
 
+def test_preflight_refuses_a_chosen_floating_address_without_admin():
+    """Neutron's default policy lets only admins pick the floating IP address."""
+    project = Ref(Address("projects", ("acme",)))
+    spec = {
+        "project": project,
+        "server": Ref(Address("servers", ("acme", "web"))),
+        "network": Ref(Address("networks", ("admin", "public"))),
+        "address": "203.0.113.7",
+    }
+    create = _change("floating_ips", spec, Action.CREATE)
+    with pytest.raises(engine.PreflightError, match=r"floating_ips\.acme/web\.address"):
+        engine.preflight(_Token("member"), _plan_of(create))
+    engine.preflight(_Token("admin"), _plan_of(create))
+    any_address = {k: v for k, v in spec.items() if k != "address"}
+    engine.preflight(
+        _Token("member"), _plan_of(_change("floating_ips", any_address, Action.CREATE))
+    )
+
+
 def test_a_create_without_its_required_fields_fails_the_plan_with_its_location(cloud):
     from bootstrap.errors import PlanError, Source
 
@@ -360,3 +412,62 @@ def test_a_create_without_its_required_fields_fails_the_plan_with_its_location(c
     plan, _ = run_plan(cloud, manifest_of(image))
     assert not plan.has_changes
     assert cloud.writes() == []
+
+
+# --- names, not ids, for what the manifest does not list -------------------------------
+
+BOB = "0b0b0b0b0b0b4b0b8b0b0b0b0b0b0b0b"
+ACME = "ac3eac3eac3e4c3e8c3eac3eac3eac3e"
+SG_OTHER = "50000000-0000-4000-8000-000000000001"
+
+
+def test_members_and_remote_groups_outside_the_manifest_show_by_name(cloud):
+    cloud.store["users"]["a1"] = {"name": "alice", "domain_id": "default"}
+    cloud.store["users"][BOB] = {"name": "bob", "domain_id": "default"}
+    cloud.store["groups"]["g1"] = {"name": "ops", "domain_id": "default", "members": ["a1", BOB]}
+    alice = user("alice")
+    ops = resource("groups", {"name": "ops", "members": [Ref(alice.address)]})
+    plan, _ = run_plan(cloud, manifest_of(alice, ops))
+    (diff,) = plan.by_address()[ops.address].fields
+    assert (diff.before, diff.after) == (["users.alice", "users.bob"], ["users.alice"])
+
+
+def test_pruned_project_resources_are_addressed_by_project_name(cloud):
+    cloud.store["projects"][ACME] = {"name": "acme", "domain_id": "default"}
+    cloud.store["networks"]["n1"] = {
+        "name": "old-net",
+        "project_id": ACME,
+        "tags": ["managed-by:openstack-bootstrap", "stack:s"],
+    }
+    cloud.store["security_groups"][SG_OTHER] = {"name": "web", "project_id": ACME}
+    plan, _ = run_plan(
+        cloud, manifest_of(lookup("projects", {"name": "acme"})), prune=True, stack="s"
+    )
+    deleted = [str(c.address) for c in plan.changes if c.action is Action.DELETE]
+    assert deleted == ["networks.acme/old-net"]
+    from bootstrap.lookups import observed_names
+
+    names = observed_names({"security_groups": [_obs(SG_OTHER, "web", ACME)],
+                            "projects": [_obs(ACME, "acme")]})  # fmt: skip
+    assert str(names[SG_OTHER]) == "security_groups.acme/web"
+    # Short ids are never taken for names (a value "default" stays "default").
+    assert observed_names({"domains": [_obs("default", "Default")]}) == {}
+
+
+def _obs(live_id, name, project=None):
+    from bootstrap.plan import Observed
+
+    return Observed(live_id, {"name": name, **({"project_id": project} if project else {})})
+
+
+def test_missing_lookup_used_only_by_lookups_says_so(cloud):
+    cloud.store["networks"]["n1"] = {"name": "public", "project_id": "x"}
+    admin = lookup("projects", {"name": "admin"})
+    net = lookup("networks", {"name": "public", "project": Ref(admin.address)})
+    plan, resolver = run_plan(cloud, manifest_of(admin, net))
+    (d,) = plan.diagnostics
+    assert (d.address, d.summary) == (
+        "projects.admin",
+        "managed: false resource not found; only other lookups refer to it",
+    )
+    assert resolver.live(net.address) == "n1"

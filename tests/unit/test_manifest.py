@@ -123,6 +123,54 @@ def test_a_deeper_bomb_is_refused_fast(tmp_path):
     assert m is None and any(d.is_error for d in diags)
 
 
+# Pathological YAML: each is refused with one located error. The bound is generous (the
+# deep file took 44-98 s before); on 2 idle cores each takes 0.1-0.5 s.
+PATHOLOGICAL = {
+    # name: (text, (line, column), message)
+    "deep flow": (
+        "version: 1\nprojects: " + "[" * 20_000 + "]" * 20_000 + "\n",
+        (2, 75),
+        "nesting deeper than 64 levels",
+    ),
+    "deep block": (
+        "version: 1\nprojects:\n" + "".join("  " * i + "- \n" for i in range(1, 400)),
+        (67, 131),
+        "nesting deeper than 64 levels",
+    ),
+    "huge scalar": (
+        "version: 1\nprojects:\n  - name: acme\n    description: " + "a" * 9_000_000 + "\n",
+        (4, 18),
+        "a value of 9,000,000 characters; at most 1,048,576",
+    ),
+    "many keys": (
+        "version: 1\nroles:\n  - name: r\n    x:\n"
+        + "".join(f"      k{i}: 1\n" for i in range(600_000)),
+        (10005, 7),
+        "more than 10,000 keys in one mapping",
+    ),
+    "many nodes": (
+        "version: 1\nprojects:\n" + "".join(f"  - {{name: p{i}}}\n" for i in range(400_000)),
+        (16668, 5),
+        "more than 50,000 YAML nodes in one file",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PATHOLOGICAL))
+def test_pathological_yaml_is_refused_located(tmp_path, name):
+    text, (line, column), message = PATHOLOGICAL[name]
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    start = time.perf_counter()
+    m, diags = manifest.load([str(path)])
+    elapsed = time.perf_counter() - start
+    assert m is None
+    errors = [d for d in diags if d.is_error]
+    assert [(d.source.line, d.source.column) for d in errors] == [(line, column)], diags
+    assert message in errors[0].summary
+    assert elapsed < 10.0, elapsed
+
+
 def test_a_50_mb_file_is_refused_before_parsing(tmp_path):
     path = tmp_path / "huge.yaml"
     with open(path, "wb") as fh:
