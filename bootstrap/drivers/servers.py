@@ -360,6 +360,21 @@ class ServerDriver(Driver):
             self._write_known_hosts(scoped, ctx, path, ready, timeout)
         return self.observe(ready)
 
+    def adopted(self, cloud, observed, args, ctx):
+        """A server found after a lost create answer is still booting: wait as create does."""
+        path = args.get("known_hosts")
+        if not args.get("wait", True) and not path:
+            return observed
+        project_id = args["project_id"]
+        timeout = float(args.get("timeout", DEFAULT_TIMEOUT))
+        ready = self._wait(
+            cloud, ctx, project_id, observed.id, _nova.active(None), timeout, "ACTIVE"
+        )
+        if path:
+            scoped = _nova.project_cloud(cloud, project_id)
+            self._write_known_hosts(scoped, ctx, path, ready, timeout)
+        return self.observe(ready)
+
     @staticmethod
     def _wait(cloud, ctx, project_id, server_id, ready, timeout, what):
         scope, lister = _nova.listing(cloud, project_id)
