@@ -357,7 +357,9 @@ class Applier:
                     budget=budget,
                 )
             except CloudError as err:
-                if change.action not in (Action.CREATE, Action.REPLACE):
+                if change.action not in (Action.CREATE, Action.REPLACE) or (
+                    "was created, but completing it failed" in err.message
+                ):
                     raise
                 # The resource exists but lacks what this step adds (tag, members, rules,
                 # interfaces): say so; the next plan shows what is missing.
