@@ -147,7 +147,11 @@ class RouterDriver(NeutronDriver):
                 cloud.network.add_interface_to_router(observed.id, subnet=subnet_id)
             except Exception as exc:
                 # A retry after a lost answer: the interface is there, the goal reached.
-                if not already_done(exc, "already has a port on subnet"):
+                # Neutron says so, or that the subnet overlaps with itself.
+                if not (
+                    already_done(exc, "already has a port on subnet")
+                    or (already_done(exc, "overlaps with cidr") and str(exc).count(subnet_id) > 1)
+                ):
                     raise
 
     def delete(self, cloud, observed, ctx):

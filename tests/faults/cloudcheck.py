@@ -59,7 +59,27 @@ class Census:
         return [k for k, v in self.counts.items() if v == 0]
 
 
+def patiently(fn, *args, tries: int = 5):
+    """The shared cloud, under load, sometimes resets an idle connection: read again."""
+    for i in range(tries):
+        try:
+            return fn(*args)
+        except Exception:  # noqa: BLE001 - the last one is raised
+            if i == tries - 1:
+                raise
+            time.sleep(2)
+    return None
+
+
 def census(c: Clients, n: str, server: bool) -> Census:
+    return patiently(_census, c, n, server)
+
+
+def clean(c: Clients, n: str) -> None:
+    patiently(_clean, c, n)
+
+
+def _census(c: Clients, n: str, server: bool) -> Census:
     out = Census()
 
     def count(what: str, items: list, marked) -> None:
@@ -94,7 +114,7 @@ def census(c: Clients, n: str, server: bool) -> Census:
     return out
 
 
-def clean(c: Clients, n: str) -> None:
+def _clean(c: Clients, n: str) -> None:
     """Delete everything named with the scenario's prefix (servers first)."""
     servers = [s for s in c.nova.servers.list(search_opts={"all_tenants": 1, "name": f"^{n}"})
                if s.name.startswith(n)]
@@ -115,21 +135,21 @@ def clean(c: Clients, n: str) -> None:
             with contextlib.suppress(Exception):
                 f.delete()
     net = c.net
-    for r in net.routers():
+    for r in net.routers(name=f"{n}rtr"):
         if r.name.startswith(n):
             with contextlib.suppress(Exception):
                 for p in net.ports(device_id=r.id):
                     if p.device_owner == "network:router_interface":
                         net.remove_interface_from_router(r, port_id=p.id)
                 net.delete_router(r)
-    for network in net.networks():
+    for network in net.networks(name=f"{n}net"):
         if network.name.startswith(n):
             for p in net.ports(network_id=network.id):
                 with contextlib.suppress(Exception):
                     net.delete_port(p)
             with contextlib.suppress(Exception):
                 net.delete_network(network)
-    for sg in net.security_groups():
+    for sg in net.security_groups(name=f"{n}sg"):
         if sg.name.startswith(n):
             with contextlib.suppress(Exception):
                 net.delete_security_group(sg)

@@ -164,14 +164,13 @@ def scenario(request, tmp_path, report):
 
     yield make
     clients = cloudcheck.Clients()
-    for s in made:
-        cloudcheck.clean(clients, s.n)
+    together(*(lambda n=s.n: cloudcheck.clean(clients, n) for s in made))
 
 
 def together(*jobs):
     """Run scenario jobs side by side (the tier's time is mostly waiting on the cloud);
     the first failure is raised after all ended."""
-    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
         futures = [pool.submit(job) for job in jobs]
         errors = [f.exception() for f in futures]
     for e in errors:

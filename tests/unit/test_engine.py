@@ -358,3 +358,18 @@ def test_a_create_without_its_required_fields_fails_the_plan_with_its_location(c
     plan, _ = run_plan(cloud, manifest_of(image))
     assert not plan.has_changes
     assert cloud.writes() == []
+
+
+def test_lost_image_create_leaves_no_second_image(cloud, monkeypatch):
+    """The re-read finds the record the lost create made, without data (not adoptable):
+    it is deleted before the retry, so one image remains under the name."""
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    cloud.lose_response.add("images.cirros")
+    image = resource(
+        "images", {"name": "cirros", "source": {"file": "cirros.img"}, "disk_format": "raw"}
+    )
+    _, result = run_apply(cloud, manifest_of(image))
+    assert result.ok
+    assert len(cloud.store["images"]) == 1
+    ops = [c[0] for c in cloud.calls if c[1] == "images"]
+    assert ops.count("create") == 2 and ops.count("delete") == 1
