@@ -234,6 +234,23 @@ class ServerDriver(Driver):
                 ],
             )
         change = super().diff(resource, observed, resolver, facts)
+        if (
+            change.action is Action.NOOP
+            and observed is not None
+            and observed.fields.get("status") == "BUILD"
+            and resource.spec.get("wait", True)
+        ):
+            # Left building by an apply that was killed: this one waits for it.
+            timeout = float(resource.spec.get("timeout", DEFAULT_TIMEOUT))
+            return Change(
+                resource.address,
+                Action.UPDATE,
+                [FieldDiff("status", "BUILD", "ACTIVE")],
+                reason="the server is still building: waited for",
+                resource=resource,
+                observed=observed,
+                steps=[Step("update", {"wait_active": timeout})],
+            )
         for step in change.steps:
             if step.verb == "update":
                 step.args = self._patch_ids(resource, step.args, resolver)
@@ -403,8 +420,12 @@ class ServerDriver(Driver):
         project_id = observed.fields["project_id"]
         scoped = cloud if _nova.is_admin(cloud) else _nova.project_cloud(cloud, project_id)
         nova = scoped.nova
-        timeout = float(patch.get("timeout", DEFAULT_TIMEOUT))
+        timeout = float(patch.get("timeout", patch.get("wait_active", DEFAULT_TIMEOUT)))
         server = observed.raw
+        if "wait_active" in patch:
+            server = self._wait(
+                cloud, ctx, project_id, observed.id, _nova.active(None), timeout, "ACTIVE"
+            )
         if "image" in patch:
             nova.servers.rebuild(observed.id, patch["image"])
             server = self._wait(
