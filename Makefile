@@ -1,13 +1,14 @@
 # The two set-up commands of the README live here.
 #   make demo   install the tool, start the local cloud, apply the demo manifest (twice)
 #   make test   install everything, start the local cloud, run unit + integration tests
+#               (the fault-injection tier, tests/faults, included; `make faults` alone)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export OS_CLIENT_CONFIG_FILE ?= $(CURDIR)/.devcloud/clouds.yaml
 
-.PHONY: venv demo test unit integration lint cloud-up cloud-down bench schema
+.PHONY: venv demo test unit integration faults lint cloud-up cloud-down bench schema
 
 $(BIN)/bootstrap: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +33,9 @@ unit: venv
 
 integration: venv cloud-up
 	$(BIN)/pytest -q -m integration
+
+faults: venv cloud-up
+	$(BIN)/pytest -q -m faults tests/faults
 
 lint: venv
 	$(BIN)/ruff check .

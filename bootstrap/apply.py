@@ -8,6 +8,12 @@ makes is the one that finds a resource whose create answer was lost.
 A failed node skips everything that depends on it; independent branches go on; the
 root cause is reported once. A held-back node (gates.py decided it before apply) is run
 like a failed one is: not at all, and nothing after it runs.
+An `Interrupt` (the first SIGINT/SIGTERM) stops the walk from
+starting anything new; what was in flight gets a bounded time to finish.
+
+Every request of a change runs under the one retry policy (`bootstrap.retry`) and
+shares one time budget: the create, the re-read after a lost answer, the steps that
+complete the create, the status polls, the deletes.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from bootstrap.cloud import classify, with_retries
+from bootstrap.cloud import Budget, classify, with_retries
 from bootstrap.errors import (
     BootstrapError,
     CloudError,
@@ -45,6 +51,7 @@ from bootstrap.plan import (
 if TYPE_CHECKING:
     from bootstrap.cloud import Cloud
     from bootstrap.drivers.base import Driver
+    from bootstrap.interrupt import Interrupt
 
 # Outcomes of one node.
 CREATED, UPDATED, REPLACED, DELETED, UNCHANGED, FAILED, SKIPPED, HELD = (
@@ -57,6 +64,9 @@ CREATED, UPDATED, REPLACED, DELETED, UNCHANGED, FAILED, SKIPPED, HELD = (
     "skipped",
     "held back",
 )
+# After an interrupt: still running when the grace time ran out; never started.
+INTERRUPTED, NOT_STARTED = "interrupted", "not started"
+STOPPED = (FAILED, SKIPPED, INTERRUPTED, NOT_STARTED)
 
 
 @dataclass(frozen=True)
@@ -92,10 +102,12 @@ class ApplyResult:
     def failed(self) -> list[NodeResult]:
         return [r for r in self.results.values() if r.outcome == FAILED]
 
+    interrupted: str | None = None  # the signal that stopped the apply
+
     @property
     def ok(self) -> bool:
         """Nothing failed (held-back changes were not run on purpose: not a failure)."""
-        return not any(r.outcome in (FAILED, SKIPPED) for r in self.results.values())
+        return not any(r.outcome in STOPPED for r in self.results.values())
 
     @property
     def held(self) -> list[NodeResult]:
@@ -105,6 +117,7 @@ class ApplyResult:
         return {
             o: self.count(o)
             for o in (CREATED, UPDATED, REPLACED, DELETED, UNCHANGED, FAILED, SKIPPED, HELD)
+            + (INTERRUPTED, NOT_STARTED)
         }
 
 
@@ -119,8 +132,9 @@ class ApplyContext:
     `poller`: the one server status poller of the apply (made on first use).
     """
 
-    def __init__(self, progress: Any = None):
+    def __init__(self, progress: Any = None, retry: Any = None):
         self.progress = progress
+        self.retry = retry  # the RetryPolicy the poller retries its list calls under
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._poller: Any = None
@@ -132,7 +146,7 @@ class ApplyContext:
             if self._poller is None:
                 from bootstrap.drivers._nova import ServerPoller
 
-                self._poller = ServerPoller()
+                self._poller = ServerPoller(policy=self.retry)
             return self._poller
 
     def lock(self, name: str) -> threading.Lock:
@@ -182,11 +196,13 @@ def walk(
     parallelism: int,
     on_done: Callable[[NodeResult], None] | None = None,
     held: dict[Address, str] | None = None,
+    interrupt: Interrupt | None = None,
 ) -> dict[Address, NodeResult]:
     """Run every node once all its predecessors succeeded; skip descendants of failures.
 
     `held` nodes (decided before apply) are not run: they and what comes after them are
-    reported held back, with the reason given or the held node they wait for.
+    reported held back, with the reason given or the held node they wait for. Once
+    `interrupt` is set nothing new starts; see `_stop`.
     """
     held = held or {}
     results: dict[Address, NodeResult] = {}
@@ -203,48 +219,86 @@ def walk(
             if d not in results and d not in blocked_by:
                 blocked_by[d] = root
 
+    def stopped() -> bool:
+        return interrupt is not None and interrupt.is_set()
+
     # Only this thread touches `results`, `waiting` and `blocked_by`: workers run nodes.
-    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        running: dict[Future[str], Address] = {}
+    pool = ThreadPoolExecutor(max_workers=max(1, parallelism))
+    running: dict[Future[str], Address] = {}
 
-        def submit_ready() -> None:
-            for n in list(waiting):
-                if waiting[n]:
-                    continue
-                del waiting[n]
-                root = blocked_by.get(n)
-                if n in held or (root is not None and results[root].outcome == HELD):
-                    why = held.get(n) or f"depends on {root}, which is held back"
-                    finish(NodeResult(n, HELD, detail=why))
-                    release(n, failed=True)
-                    continue
-                if root is not None:
-                    finish(NodeResult(n, SKIPPED, DependencyFailed(str(n), str(root))))
-                    release(n, failed=True)
-                    continue
-                running[pool.submit(run, n)] = n
+    def submit_ready() -> None:
+        for n in list(waiting):
+            if waiting[n] or stopped():
+                continue
+            del waiting[n]
+            root = blocked_by.get(n)
+            if n in held or (root is not None and results[root].outcome == HELD):
+                why = held.get(n) or f"depends on {root}, which is held back"
+                finish(NodeResult(n, HELD, detail=why))
+                release(n, failed=True)
+                continue
+            if root is not None:
+                finish(NodeResult(n, SKIPPED, DependencyFailed(str(n), str(root))))
+                release(n, failed=True)
+                continue
+            running[pool.submit(run, n)] = n
 
-        def release(n: Address, failed: bool) -> None:
-            if failed:
-                skip_descendants(blocked_by.get(n, n))
-            for s in graph.successors(n):
-                if s in waiting:
-                    waiting[s].discard(n)
+    def release(n: Address, failed: bool) -> None:
+        if failed:
+            skip_descendants(blocked_by.get(n, n))
+        for s in graph.successors(n):
+            if s in waiting:
+                waiting[s].discard(n)
 
+    def collect(done: set[Future[str]]) -> None:
+        for fut in done:
+            n = running.pop(fut)
+            try:
+                outcome = fut.result()
+                finish(NodeResult(n, outcome))
+                release(n, failed=False)
+            except BaseException as exc:  # noqa: BLE001 - recorded, dependents skipped
+                finish(NodeResult(n, FAILED, exc))
+                release(n, failed=True)
+
+    try:
         submit_ready()
-        while running:
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for fut in done:
-                n = running.pop(fut)
-                try:
-                    outcome = fut.result()
-                    finish(NodeResult(n, outcome))
-                    release(n, failed=False)
-                except BaseException as exc:  # noqa: BLE001 - recorded, dependents skipped
-                    finish(NodeResult(n, FAILED, exc))
-                    release(n, failed=True)
+        while running and not stopped():
+            # With an interrupt to watch, wake up now and then to look at it.
+            timeout = 0.2 if interrupt is not None else None
+            done, _ = wait(list(running), timeout=timeout, return_when=FIRST_COMPLETED)
+            collect(done)
             submit_ready()
+        if stopped():
+            assert interrupt is not None
+            _stop(running, collect, finish, interrupt.grace)
+            for n in graph.nodes:
+                if n not in results:
+                    finish(NodeResult(n, NOT_STARTED))
+    finally:
+        # After an interrupt, workers still running are abandoned (the CLI exits).
+        pool.shutdown(wait=not stopped(), cancel_futures=True)
     return results
+
+
+def _stop(
+    running: dict[Future[str], Address],
+    collect: Callable[[set[Future[str]]], None],
+    finish: Callable[[NodeResult], None],
+    grace: float,
+) -> None:
+    """Give the changes in flight `grace` seconds; those still running are reported."""
+    done, late = wait(list(running), timeout=grace)
+    collect(done)
+    for fut in late:
+        n = running.pop(fut)
+        finish(
+            NodeResult(
+                n,
+                INTERRUPTED,
+                detail=f"still running {grace:g}s after the interrupt; the next plan shows it",
+            )
+        )
 
 
 OUTCOME = {
@@ -279,18 +333,23 @@ class Applier:
         parallelism: int = 8,
         on_event: Event | None = None,
         held: dict[Address, str] | None = None,
+        interrupt: Interrupt | None = None,
     ) -> ApplyResult:
-        """Walk the execution graph; `held` (from gates.py) names what is not to run."""
+        """Walk the execution graph; `held` (from gates.py) names what is not to run, and
+        `interrupt` (SIGINT/SIGTERM) stops it from starting anything new."""
         changes = plan.by_address()
         graph = execution_graph(plan)
 
         def run(node: Address | Retire) -> str:
             if isinstance(node, Retire):
-                return self.execute(changes[node.address], old=True)
+                return self.execute(
+                    changes[node.address], self.cloud.retry.start(interrupt), old=True
+                )
             change = changes[node]
             if on_event and change.is_change:
                 on_event(change, "start", None)
-            return self.execute(change)
+            # One retry budget per change, ended early by an interrupt.
+            return self.execute(change, self.cloud.retry.start(interrupt))
 
         def done(res: NodeResult) -> None:
             if isinstance(res.address, Retire):
@@ -300,14 +359,19 @@ class Applier:
                 return  # nothing to hold: reported as unchanged
             if change.creates_first and res.outcome == REPLACED:
                 return  # reported once its old resource is deleted too
-            if on_event and (change.is_change or res.outcome in (FAILED, SKIPPED)):
+            if on_event and res.outcome == NOT_STARTED:
+                return  # listed by the summary, not one line each
+            if on_event and (change.is_change or res.outcome in STOPPED):
                 on_event(change, res.outcome, res.error)
 
-        results = walk(graph, run, parallelism, done, held)  # type: ignore[arg-type]
-        return ApplyResult(_fold(results, changes, on_event))
+        results = walk(graph, run, parallelism, done, held, interrupt)  # type: ignore[arg-type]
+        result = ApplyResult(_fold(results, changes, on_event))
+        if interrupt is not None and interrupt.is_set():
+            result.interrupted = interrupt.signal
+        return result
 
     # ---- one node ------------------------------------------------------------------
-    def execute(self, change: Change, old: bool = False) -> str:
+    def execute(self, change: Change, budget: Budget | None = None, old: bool = False) -> str:
         """Run the change's steps in order; the outcome is the planned action's.
 
         A create-before-destroy replace runs as two nodes: its steps up to the delete of
@@ -316,37 +380,40 @@ class Applier:
         address = str(change.address)
         driver = self.drivers[change.address.kind]
         current = change.observed
+        budget = budget or self.cloud.retry.start()
         steps = change.steps
         if change.creates_first:
             steps = [s for s in steps if (s.verb == "delete") == old]
         try:
             for step in steps:
                 if old:
-                    self._delete(driver, change.observed, address)
+                    assert change.observed is not None
+                    self._delete(driver, change.observed, address, budget)
                     continue
-                current = self._run_step(driver, change, step, current, address)
+                current = self._run_step(driver, change, step, current, address, budget)
         except BootstrapError:
             raise
         except Exception as exc:  # noqa: BLE001 - every client error joins the tree
             raise classify(exc, address) from exc
         return DELETED if old else OUTCOME[change.action]
 
-    def _delete(self, driver: Driver, observed: Observed | None, address: str) -> None:
-        assert observed is not None, f"{address}: a delete step needs what was observed"
-        gone = observed
-        with contextlib.suppress(NotFound):  # already gone is the goal reached
-            with_retries(lambda: driver.delete(self.cloud, gone, self.ctx), address=address)
-
     def _run_step(
-        self, driver: Driver, change: Change, step: Step, current: Observed | None, address: str
+        self,
+        driver: Driver,
+        change: Change,
+        step: Step,
+        current: Observed | None,
+        address: str,
+        budget: Budget,
     ) -> Observed | None:
         if step.verb == "delete":
-            self._delete(driver, current, address)
+            assert current is not None, f"{address}: a delete step needs what was observed"
+            self._delete(driver, current, address, budget)
             self._forget(change.address)
             return None
         args = self._fill(step.args, address)
         if step.verb == "create":
-            made = self._create(driver, change, args, address)
+            made = self._create(driver, change, args, address, budget)
             with self._lock:
                 self.resolver.set(change.address, made.id)
             return made
@@ -355,10 +422,14 @@ class Applier:
             target = current
             try:
                 with_retries(
-                    lambda: driver.update(self.cloud, target, args, self.ctx), address=address
+                    lambda: driver.update(self.cloud, target, args, self.ctx),
+                    address=address,
+                    budget=budget,
                 )
             except CloudError as err:
-                if change.action not in (Action.CREATE, Action.REPLACE):
+                if change.action not in (Action.CREATE, Action.REPLACE) or (
+                    "was created, but completing it failed" in err.message
+                ):
                     raise
                 # The resource exists but lacks what this step adds (tag, members, rules,
                 # interfaces): say so; the next plan shows what is missing.
@@ -373,8 +444,16 @@ class Applier:
             return current
         raise AssertionError(f"unknown step {step.verb!r}")
 
+    def _delete(self, driver: Driver, observed: Observed, address: str, budget: Budget) -> None:
+        with contextlib.suppress(NotFound):  # already gone is the goal reached
+            with_retries(
+                lambda: driver.delete(self.cloud, observed, self.ctx),
+                address=address,
+                budget=budget,
+            )
+
     def _create(
-        self, driver: Driver, change: Change, args: dict[str, Any], address: str
+        self, driver: Driver, change: Change, args: dict[str, Any], address: str, budget: Budget
     ) -> Observed:
         """Create once; before any retry, look for what a lost answer may have made."""
         resource = change.resource
@@ -386,17 +465,31 @@ class Applier:
         def made_meanwhile() -> Observed | None:
             # The one re-read at apply: a create whose answer was lost did happen.
             found = with_retries(
-                lambda: driver.read_all(self.cloud, [resource]), address=address
+                lambda: driver.read_all(self.cloud, [resource]), address=address, budget=budget
             )
             found = [o for o in found if o.id != old_id]
             with self._lock:
                 resolver = Resolver(self.resolver.ids())
             match = driver.match(resource, found, resolver)
-            return match if match is not None and driver.adoptable(match) else None
+            if match is None:
+                return None
+            if driver.adoptable(match):
+                # Completed as the create would have (e.g. a server waited for ACTIVE).
+                return with_retries(
+                    lambda: driver.adopted(self.cloud, match, args, self.ctx),
+                    address=address,
+                    budget=budget,
+                )
+            if match.managed:
+                # Half made by this very create (an image without data): removed, so
+                # that the retry does not leave a second one under the same name.
+                self._delete(driver, match, address, budget)
+            return None
 
         return with_retries(
             lambda: driver.create(self.cloud, args, self.ctx),
             address=address,
+            budget=budget,
             recover=made_meanwhile,
         )
 

@@ -5,6 +5,7 @@ changes present; apply — changes held back (destructive without --allow-destro
 cloud still differs from the manifest. Like Terraform, a plain apply that did everything
 it was allowed to do exits 0 even when it held changes back: holding back is the policy
 working, not a failure; timers that must notice pass --detailed-exitcode.
+130: interrupted (SIGINT/SIGTERM), after a summary of what was done.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
+EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("-v", "--verbose", action="store_true", help="log API retries")
         add_destroy_gate(p)
+        _add_retry_options(p)
     plan_p, apply_p = sub.choices["plan"], sub.choices["apply"]
     plan_p.add_argument("--format", choices=("text", "json"), default="text")
     plan_p.add_argument(
@@ -94,12 +97,30 @@ def add_destroy_gate(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_retry_options(p: argparse.ArgumentParser) -> None:
+    from bootstrap.retry import DEFAULT_BUDGET
+
+    p.add_argument(
+        "--retry-budget",
+        type=float,
+        default=DEFAULT_BUDGET,
+        metavar="SECONDS",
+        help="time one resource's requests may spend retrying transient errors "
+        f"({DEFAULT_BUDGET:g})",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_destroy_patterns(parser, args)
     handler = COMMANDS[args.command]
-    return handler(args)
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        # Before apply writes anything (reading, asking): nothing changed.
+        print("\ninterrupted: nothing was changed.", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _load_and_graph(paths: list[str]):
@@ -180,10 +201,11 @@ def _plan_from_args(
 ):
     from bootstrap import engine
     from bootstrap.cloud import Cloud
+    from bootstrap.retry import RetryPolicy
 
     loaded = engine.load(paths)
     stack = engine.stack_of(loaded, stack, prune)  # refused before connecting
-    cloud = Cloud.connect(args.cloud)
+    cloud = Cloud.connect(args.cloud, retry=RetryPolicy(budget=args.retry_budget))
     plan, resolver = engine.plan(cloud, loaded, prune=prune, stack=stack, adopt=adopt)
     return loaded, cloud, plan, resolver
 
@@ -250,7 +272,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from bootstrap import engine
     from bootstrap.errors import BootstrapError
     from bootstrap.model import mask_secrets
-    from bootstrap.render_plan import ApplyProgress, print_apply_summary, print_plan
+    from bootstrap.render_plan import print_apply_summary, print_plan
 
     _setup_logging(args.verbose)
     out = _console()
@@ -285,18 +307,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
                 return EXIT_OK
         start = time.monotonic()
         before = cloud.counter.total
-        total = sum(1 for c in plan.changes if c.is_change)
-        with ApplyProgress(out, total) as on_event:
-            result = engine.apply(
-                cloud,
-                plan,
-                resolver,
-                allow_destroy=args.allow_destroy,
-                parallelism=args.parallelism,
-                on_event=on_event,
-                # Long transfers (image uploads) add their bars to this display.
-                progress=on_event.progress,
-            )
+        result = _run_apply(out, engine, cloud, plan, resolver, args)
     except BootstrapError as exc:
         return _report_error(exc, secrets)
     print_apply_summary(
@@ -306,6 +317,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
         time.monotonic() - start,
         lambda text: mask_secrets(text, secrets),
     )
+    if result.interrupted:
+        _exit_interrupted()
     if not result.ok:
         return EXIT_ERROR
     return EXIT_CHANGES if args.detailed_exitcode and result.held else EXIT_OK
@@ -329,6 +342,39 @@ def engine_hold(plan, allow_destroy) -> None:
     from bootstrap import engine
 
     engine.hold(plan, allow_destroy)
+
+
+def _run_apply(out, engine, cloud, plan, resolver, args):
+    """The walk, with SIGINT/SIGTERM stopping it gracefully (see bootstrap.interrupt)."""
+    from bootstrap.interrupt import Interrupt, on_signals
+    from bootstrap.render_plan import ApplyProgress
+
+    total = sum(1 for c in plan.changes if c.is_change)
+    say = _console(stderr=True).print
+    with (
+        on_signals(Interrupt(), lambda text: say(text, markup=False)) as interrupt,
+        ApplyProgress(out, total) as on_event,
+    ):
+        return engine.apply(
+            cloud,
+            plan,
+            resolver,
+            allow_destroy=args.allow_destroy,
+            parallelism=args.parallelism,
+            on_event=on_event,
+            # Long transfers (image uploads) add their bars to this display.
+            progress=on_event.progress,
+            interrupt=interrupt,
+        )
+
+
+def _exit_interrupted() -> None:
+    """Exit 130 now: worker threads still in flight are abandoned, not joined."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)
 
 
 COMMANDS = {

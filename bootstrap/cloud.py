@@ -8,29 +8,29 @@ The session counts the HTTP requests it sends, so a plan can say what reading co
 from __future__ import annotations
 
 import logging
-import random
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any
 
-from bootstrap.errors import (
-    AmbiguousResource,
-    CloudError,
-    ConfigError,
-    Conflict,
-    Forbidden,
-    NotFound,
+from bootstrap.errors import CloudError, ConfigError
+
+# The one retry policy lives in retry.py; these names are imported from here too.
+from bootstrap.retry import (  # noqa: F401
+    RETRYABLE_STATUS,
+    Budget,
+    RetryPolicy,
+    _message_of,
+    classify,
+    status_of,
+    with_retries,
 )
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # The compute microversion the drivers are written against; lower servers are refused.
 NOVA_MICROVERSION = "2.90"
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
 class RequestCounter:
@@ -66,8 +66,16 @@ class RequestCounter:
 
 
 class Cloud:
-    def __init__(self, region: Any, session: Any = None, counter: RequestCounter | None = None):
+    def __init__(
+        self,
+        region: Any,
+        session: Any = None,
+        counter: RequestCounter | None = None,
+        retry: RetryPolicy | None = None,
+    ):
         self.region = region
+        # How every call to this cloud is retried (`--retry-budget`), given explicitly.
+        self.retry = retry or RetryPolicy()
         self.session = session or region.get_session()
         self.counter = counter or RequestCounter()
         self.session.session.hooks.setdefault("response", []).append(self.counter.hook)
@@ -77,7 +85,12 @@ class Cloud:
         self._scoped: dict[str, Cloud] = {}
 
     @classmethod
-    def connect(cls, cloud: str | None = None, config_files: list[str] | None = None) -> Cloud:
+    def connect(
+        cls,
+        cloud: str | None = None,
+        config_files: list[str] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Cloud:
         import openstack.config
         from keystoneauth1 import exceptions as ks_exc
 
@@ -89,7 +102,7 @@ class Cloud:
             raise ConfigError(config_problem(exc, cloud, config)) from None
         except KeyError as exc:  # pragma: no cover - depends on loader internals
             raise ConfigError(f"cannot load cloud credentials: missing {exc}") from None
-        return cls(region)
+        return cls(region, retry=retry)
 
     def authenticate(self) -> None:
         """Get the token now, so bad credentials or an unreachable cloud are ONE clear error
@@ -233,7 +246,7 @@ class Cloud:
             session = ks_session.Session(
                 auth=plugin, verify=self.session.verify, cert=self.session.cert
             )
-            scoped = Cloud(self.region, session=session, counter=self.counter)
+            scoped = Cloud(self.region, session=session, counter=self.counter, retry=self.retry)
             self._scoped[project_id] = scoped
             return scoped
 
@@ -316,99 +329,3 @@ def _connection_reason(exc: BaseException) -> str:
     if "timed out" in text.lower():
         return "timed out"
     return _message_of(exc)
-
-
-def status_of(exc: BaseException) -> int | None:
-    for attr in ("status_code", "http_status", "code"):
-        value = getattr(exc, attr, None)
-        if isinstance(value, int) and 100 <= value < 600:
-            return value
-    response = getattr(exc, "response", None)
-    value = getattr(response, "status_code", None)
-    return value if isinstance(value, int) else None
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    from keystoneauth1 import exceptions as ks_exc
-
-    if isinstance(exc, (ks_exc.ConnectFailure, ks_exc.ConnectionError, ConnectionError)):
-        return True
-    try:
-        import requests
-
-        return isinstance(exc, requests.exceptions.ConnectionError)
-    except ImportError:  # pragma: no cover
-        return False
-
-
-def classify(exc: BaseException, address: str | None = None) -> CloudError:
-    """Map any client library's exception onto the tool's error tree."""
-    if isinstance(exc, CloudError):
-        if address and not exc.address:
-            exc.address = address
-        return exc
-    status = status_of(exc)
-    message = _message_of(exc)
-    request_id = getattr(exc, "request_id", None)
-    if status is None and _is_connection_error(exc):
-        return CloudError(f"connection failed: {message}", address, None, True, request_id)
-    cls: type[CloudError] = {404: NotFound, 409: Conflict, 403: Forbidden}.get(
-        status or 0, CloudError
-    )
-    # A 409 is an operation in flight (retry) unless it is a quota refusal, which no
-    # amount of waiting fixes.
-    retryable = status in RETRYABLE_STATUS or (status == 409 and "quota" not in message.lower())
-    err = cls(message, address, status, retryable, request_id)
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after:
-        err.extra["retry_after"] = retry_after
-    return err
-
-
-def _message_of(exc: BaseException) -> str:
-    for attr in ("details", "message"):
-        value = getattr(exc, attr, None)
-        if isinstance(value, str) and value and value != "None":
-            return value.strip()
-    text = str(exc).strip()
-    return text or type(exc).__name__
-
-
-def with_retries(
-    fn: Callable[[], T],
-    *,
-    address: str | None = None,
-    attempts: int = 5,
-    base_delay: float = 0.5,
-    max_delay: float = 30.0,
-    recover: Callable[[], T | None] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> T:
-    """THE retry policy: every read and every write of the tool goes through it.
-
-    Retryable (transient): 5xx, 429 (Retry-After honoured), 409 (a conflicting
-    operation in flight; not a quota refusal), connection errors, and what a driver marks
-    retryable (see `classify`). Anything else is terminal and raised at once. Backoff
-    doubles from `base_delay`, with jitter.
-
-    `recover`, for a call that is not idempotent (a create), runs before each retry:
-    when it returns something, the lost attempt did happen and that is the result.
-    """
-    for attempt in range(1, attempts + 1):
-        try:
-            return fn()
-        except AmbiguousResource:
-            raise
-        except Exception as exc:  # noqa: BLE001 - classified below, re-raised if final
-            err = classify(exc, address)
-            if not err.retryable or attempt == attempts:
-                raise err from exc
-            delay = float(err.extra.get("retry_after") or base_delay * 2 ** (attempt - 1))
-            delay = min(delay, max_delay) * random.uniform(1.0, 1.25)
-            log.info("%s: %s; retrying in %.1fs", address or "request", err, delay)
-            sleep(delay)
-            if recover is not None:
-                found = recover()
-                if found is not None:
-                    return found
-    raise AssertionError("unreachable")  # pragma: no cover

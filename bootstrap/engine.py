@@ -32,6 +32,7 @@ from bootstrap.probes import Probe, run_probes
 
 if TYPE_CHECKING:
     from bootstrap.apply import ApplyContext, ApplyResult
+    from bootstrap.interrupt import Interrupt
 
 
 @dataclass
@@ -96,7 +97,7 @@ def read_state(
         resources = manifest.of_kind(kind)
         try:
             return kind, with_retries(
-                lambda: drivers[kind].read_all(cloud, resources), address=kind
+                lambda: drivers[kind].read_all(cloud, resources), address=kind, policy=cloud.retry
             )
         except Forbidden as exc:
             raise PreflightError(
@@ -231,20 +232,22 @@ def apply(
     progress: Any = None,
     drivers: dict[str, Driver] | None = None,
     ctx: ApplyContext | None = None,
+    interrupt: Interrupt | None = None,
 ) -> ApplyResult:
     """THE way to apply a plan (CLI, tests, benchmarks): checks, then the plan's steps.
 
     Every check runs before the first write: the credentials' roles. What needs
     --allow-destroy and lacks it is held back with what depends on it (gates.py); every
     other change is applied. `ctx` may be given to look at what the apply shared
-    afterwards (the server poller).
+    afterwards (the server poller). `interrupt` (set on SIGINT/SIGTERM) stops it from
+    starting anything new.
     """
     from bootstrap.apply import Applier, ApplyContext
 
     held = check_apply(cloud, plan_, allow_destroy)
-    ctx = ctx or ApplyContext(progress=progress)
+    ctx = ctx or ApplyContext(progress=progress, retry=cloud.retry)
     applier = Applier(cloud, drivers or instantiate_drivers(), resolver, ctx)
-    return applier.apply(plan_, parallelism, on_event, held)
+    return applier.apply(plan_, parallelism, on_event, held, interrupt)
 
 
 def plan_signature(plan_: Plan) -> list[dict[str, Any]]:

@@ -144,11 +144,17 @@ def print_apply_summary(
     console.print(
         f"Apply: {s['created']} created, {s['updated']} updated, {s['replaced']} replaced, "
         f"{s['deleted']} deleted, {s['unchanged']} unchanged, {s['failed']} failed, "
-        f"{s['skipped']} skipped, {s['held back']} held back. "
-        f"[dim]({requests} API requests, {seconds:.1f} s)[/dim]",
+        f"{s['skipped']} skipped, {s['held back']} held back"
+        + (
+            f", {s['interrupted']} interrupted, {s['not started']} not started"
+            if result.interrupted
+            else ""
+        )
+        + f". [dim]({requests} API requests, {seconds:.1f} s)[/dim]",
         highlight=False,
     )
     print_held(console, result)
+    _print_interrupted(console, result, mask)
     skipped = skipped_by(result)
     for r in result.results.values():
         if r.outcome != FAILED:
@@ -172,6 +178,25 @@ def print_held(console: Console, result: ApplyResult) -> None:
     )
     for r in held:
         console.print(f"  {escape(str(r.address))}: {escape(r.detail)}", highlight=False)
+
+
+def _print_interrupted(console: Console, result: ApplyResult, mask) -> None:
+    """After SIGINT/SIGTERM: what was still running and what never started."""
+    if not result.interrupted:
+        return
+    late = sorted(str(r.address) for r in result.results.values() if r.outcome == "interrupted")
+    never = sorted(
+        str(r.address) for r in result.results.values() if r.outcome == "not started"
+    )
+    console.print(f"[yellow]interrupted[/yellow] by {result.interrupted}.", highlight=False)
+    if late:
+        console.print(
+            f"       still in flight (the next plan shows them): {escape(mask(', '.join(late)))}",
+            highlight=False,
+        )
+    if never:
+        console.print(f"       not started: {escape(mask(', '.join(never)))}", highlight=False)
+    console.print("       Run apply again to complete it.", highlight=False)
 
 
 class ApplyProgress:
@@ -202,7 +227,12 @@ class ApplyProgress:
     def __call__(self, change: Change, status: str, error: BaseException | None) -> None:
         if status == "start":
             return
-        colour = {"failed": "red", "skipped": "red", "held back": "yellow"}.get(status, "green")
+        colour = {
+            "failed": "red",
+            "skipped": "red",
+            "held back": "yellow",
+            "interrupted": "yellow",
+        }.get(status, "green")
         self.progress.console.print(
             f"  [{colour}]{status:>9}[/{colour}] {escape(str(change.address))}", highlight=False
         )

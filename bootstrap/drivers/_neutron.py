@@ -110,6 +110,14 @@ def ignore_not_found(fn: Any, *args: Any, **kwargs: Any) -> None:
             raise
 
 
+def already_done(exc: BaseException, phrase: str) -> bool:
+    """Is this refusal Neutron saying an earlier attempt (its answer lost) did it?"""
+    from bootstrap.cloud import classify
+
+    err = classify(exc)
+    return err.status in (400, 409) and phrase in err.message.lower()
+
+
 def drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
 

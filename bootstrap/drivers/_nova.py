@@ -3,7 +3,9 @@
 The poller belongs to one apply (`ApplyContext.poller`), never to a global or to the
 connection: every server waiting for a status during that apply is checked by ONE list
 call per interval (per listing scope: all projects for an admin, else each project),
-whatever the number of servers.
+whatever the number of servers. A failed list call is retried under the one retry
+policy by the thread making it; only when that gives up does every waiter of the poll
+get the error.
 """
 
 from __future__ import annotations
@@ -109,7 +111,11 @@ class ServerPoller:
         interval: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        policy: Any = None,
     ):
+        from bootstrap.retry import RetryPolicy
+
+        self.policy = policy or RetryPolicy()
         self.interval = interval
         self._sleep = sleep
         self._clock = clock
@@ -170,9 +176,14 @@ class ServerPoller:
             waiting = [w for w in group.waiters if not w.done]
         if not waiting:
             return
-        since = min(w.since for w in waiting) - SINCE_MARGIN
+        from bootstrap.retry import with_retries
+
+        since = (min(w.since for w in waiting) - SINCE_MARGIN).strftime("%Y-%m-%dT%H:%M:%SZ")
         try:
-            listed = group.lister(since.strftime("%Y-%m-%dT%H:%M:%SZ"))
+            # A transient failure is retried here, not fanned out to every waiter.
+            listed = with_retries(
+                lambda: group.lister(since), address="server status poll", policy=self.policy
+            )
         except Exception as exc:  # noqa: BLE001 - every waiter of this poll gets the error
             with self._cond:
                 for w in waiting:

@@ -487,6 +487,13 @@ class Driver:
         """Run a planned create; `args` are the plan's, ids filled in."""
         raise NotImplementedError(f"{self.kind}: create")
 
+    def adopted(
+        self, cloud: Cloud, observed: Observed, args: dict[str, Any], ctx: ApplyContext
+    ) -> Observed:
+        """Finish what `create(args)` would have done after its call, for a resource a lost
+        create answer left behind and apply found again (e.g. wait for a server)."""
+        return observed
+
     def update(
         self, cloud: Cloud, observed: Observed, patch: dict[str, Any], ctx: ApplyContext
     ) -> None:

@@ -20,13 +20,15 @@ from bootstrap.drivers import _glance as g
 from bootstrap.drivers.base import Driver
 from bootstrap.errors import PlanError, ResourceFailed
 from bootstrap.model import Address
-from bootstrap.plan import MapDelta, Observed
+from bootstrap.plan import Action, MapDelta, Observed
 from bootstrap.probes import FileDigests
 
 if TYPE_CHECKING:
     from bootstrap.manifest.checks import Checker
 
 DATA_FIELDS = ("source", "checksum")
+# Glance statuses of an image whose data never arrived.
+DATALESS = frozenset({"queued", "saving", "killed", "uploading", "importing"})
 
 
 class ImageDriver(Driver):
@@ -110,6 +112,20 @@ class ImageDriver(Driver):
         if len(found) > 1 and active and all(o.managed for o in found):
             return max(active, key=lambda o: str(o.fields.get("created_at") or ""))
         return super().match(resource, observed, resolver)
+
+    def diff(self, resource, observed, resolver, facts=None):
+        """An image without data (queued, saving, killed: a create that died between the
+        record and the upload) is replaced without --allow-destroy: there is no data to
+        lose, only an empty record to delete before uploading anew."""
+        change = super().diff(resource, observed, resolver, facts)
+        status = observed.fields.get("status") if observed is not None else None
+        if change.action is Action.REPLACE and status in DATALESS:
+            change.destructive = False
+            change.reason = (
+                f"the image has no data (it is {status}: an upload never finished); "
+                "the empty record is deleted and the image uploaded"
+            )
+        return change
 
     def adoptable(self, observed: Observed) -> bool:
         # An image without data is what a failed upload leaves (and deletes): never adopt it.

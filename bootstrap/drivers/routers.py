@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from bootstrap.drivers._neutron import (
     NeutronDriver,
+    already_done,
     check_external_network,
     drop_none,
     ignore_not_found,
@@ -143,7 +144,16 @@ class RouterDriver(NeutronDriver):
                 cloud.network.remove_interface_from_router, observed.id, subnet=subnet_id
             )
         for subnet_id in delta.add:
-            cloud.network.add_interface_to_router(observed.id, subnet=subnet_id)
+            try:
+                cloud.network.add_interface_to_router(observed.id, subnet=subnet_id)
+            except Exception as exc:
+                # A retry after a lost answer: the interface is there, the goal reached.
+                # Neutron says so, or that the subnet overlaps with itself.
+                if not (
+                    already_done(exc, "already has a port on subnet")
+                    or (already_done(exc, "overlaps with cidr") and str(exc).count(subnet_id) > 1)
+                ):
+                    raise
 
     def delete(self, cloud, observed, ctx):
         # Neutron refuses to delete a router that still has interfaces: the ports seen

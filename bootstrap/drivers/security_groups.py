@@ -28,6 +28,7 @@ from bootstrap.drivers._neutron import (
     MARKER_TAG,
     TAGS,
     NeutronDriver,
+    already_done,
     cidr,
     drop_none,
     is_empty,
@@ -444,7 +445,18 @@ class SecurityGroupDriver(NeutronDriver):
             cloud.network.delete_security_group_rule(rule["id"], ignore_missing=True)
         if delta.add:
             # One bulk POST for all new rules (100 rules: one request).
-            list(cloud.network.create_security_group_rules(list(delta.add)))
+            try:
+                list(cloud.network.create_security_group_rules(list(delta.add)))
+            except Exception as exc:
+                if not already_done(exc, "already exists"):
+                    raise
+                # A retry after a lost answer: add them one by one, a duplicate is done.
+                for rule in delta.add:
+                    try:
+                        cloud.network.create_security_group_rule(**rule)
+                    except Exception as one:
+                        if not already_done(one, "already exists"):
+                            raise
 
 
 def read_template(cloud) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ from bootstrap.drivers._neutron import marker_tags, stack_in, stack_tag
 from bootstrap.drivers.base import Driver, resolve
 from bootstrap.errors import CloudError, ResourceFailed
 from bootstrap.model import Address, Manifest, Ref, Resource, Secret
-from bootstrap.plan import Action, Change, FieldDiff, Observed, SetDelta
+from bootstrap.plan import Action, Change, FieldDiff, Observed, SetDelta, Step
 from bootstrap.probes import FileText
 
 DEFAULT_TIMEOUT = 600
@@ -232,6 +232,23 @@ class ServerDriver(Driver):
                 steps=self.replace_steps(resource, observed, desired, resolver),
             )
         change = super().diff(resource, observed, resolver, facts)
+        if (
+            change.action is Action.NOOP
+            and observed is not None
+            and observed.fields.get("status") == "BUILD"
+            and resource.spec.get("wait", True)
+        ):
+            # Left building by an apply that was killed: this one waits for it.
+            timeout = float(resource.spec.get("timeout", DEFAULT_TIMEOUT))
+            return Change(
+                resource.address,
+                Action.UPDATE,
+                [FieldDiff("status", "BUILD", "ACTIVE")],
+                reason="the server is still building: waited for",
+                resource=resource,
+                observed=observed,
+                steps=[Step("update", {"wait_active": timeout})],
+            )
         for step in change.steps:
             if step.verb == "update":
                 step.args = self._patch_ids(resource, step.args, resolver)
@@ -366,6 +383,21 @@ class ServerDriver(Driver):
             self._write_known_hosts(scoped, ctx, path, ready, timeout)
         return self.observe(ready)
 
+    def adopted(self, cloud, observed, args, ctx):
+        """A server found after a lost create answer is still booting: wait as create does."""
+        path = args.get("known_hosts")
+        if not args.get("wait", True) and not path:
+            return observed
+        project_id = args["project_id"]
+        timeout = float(args.get("timeout", DEFAULT_TIMEOUT))
+        ready = self._wait(
+            cloud, ctx, project_id, observed.id, _nova.active(None), timeout, "ACTIVE"
+        )
+        if path:
+            scoped = _nova.project_cloud(cloud, project_id)
+            self._write_known_hosts(scoped, ctx, path, ready, timeout)
+        return self.observe(ready)
+
     @staticmethod
     def _wait(cloud, ctx, project_id, server_id, ready, timeout, what):
         scope, lister = _nova.listing(cloud, project_id)
@@ -394,8 +426,12 @@ class ServerDriver(Driver):
         project_id = observed.fields["project_id"]
         scoped = cloud if _nova.is_admin(cloud) else _nova.project_cloud(cloud, project_id)
         nova = scoped.nova
-        timeout = float(patch.get("timeout", DEFAULT_TIMEOUT))
+        timeout = float(patch.get("timeout", patch.get("wait_active", DEFAULT_TIMEOUT)))
         server = observed.raw
+        if "wait_active" in patch:
+            server = self._wait(
+                cloud, ctx, project_id, observed.id, _nova.active(None), timeout, "ACTIVE"
+            )
         if "image" in patch:
             nova.servers.rebuild(observed.id, patch["image"])
             server = self._wait(

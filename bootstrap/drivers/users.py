@@ -48,7 +48,9 @@ class PasswordWorks(Probe):
             except ks_exc.Unauthorized:
                 return False
 
-        return with_retries(ask, address=f"users {self.user_id}: password check")
+        return with_retries(
+            ask, address=f"users {self.user_id}: password check", policy=cloud.retry
+        )
 
 
 class UserDriver(KeystoneDriver):

@@ -18,6 +18,7 @@ from bootstrap.drivers.base import registry
 from bootstrap.errors import CloudError
 from bootstrap.model import Manifest, Resource, Secret
 from bootstrap.plan import Listing, MapDelta, Observed, SetDelta
+from bootstrap.retry import RetryPolicy
 
 
 class Counter:
@@ -35,6 +36,7 @@ class MemoryCloud:
         self.fail: dict[tuple[str, str], list[BaseException]] = {}
         self.lose_response: set[str] = set()  # names whose create succeeds but "times out"
         self.counter = Counter()
+        self.retry = RetryPolicy()
         self.roles = {"admin"}
         self.partial: set[str] = set()  # kinds listed as a non-admin sees them
         self._ids = itertools.count(1)

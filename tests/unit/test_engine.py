@@ -471,3 +471,18 @@ def test_missing_lookup_used_only_by_lookups_says_so(cloud):
         "managed: false resource not found; only other lookups refer to it",
     )
     assert resolver.live(net.address) == "n1"
+
+
+def test_lost_image_create_leaves_no_second_image(cloud, monkeypatch):
+    """The re-read finds the record the lost create made, without data (not adoptable):
+    it is deleted before the retry, so one image remains under the name."""
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    cloud.lose_response.add("images.cirros")
+    image = resource(
+        "images", {"name": "cirros", "source": {"file": "cirros.img"}, "disk_format": "raw"}
+    )
+    _, result = run_apply(cloud, manifest_of(image))
+    assert result.ok
+    assert len(cloud.store["images"]) == 1
+    ops = [c[0] for c in cloud.calls if c[1] == "images"]
+    assert ops.count("create") == 2 and ops.count("delete") == 1
