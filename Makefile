@@ -29,7 +29,7 @@ demo: venv cloud-up
 	OS_CLOUD=devcloud $(BIN)/bootstrap apply manifests/demo.yaml --yes
 
 unit: venv
-	$(BIN)/pytest -q -m 'not integration'
+	$(BIN)/pytest -q -m 'not integration and not faults'
 
 integration: venv cloud-up
 	$(BIN)/pytest -q -m integration
