@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import time
 
+import pytest
+
 from tests.integration.engine_util import apply, assert_converged, connect, plan, write_manifest
 from tests.integration.test_compute_kinds import cleanup, cloud, live_server, one, raw_disk
 
@@ -105,9 +107,9 @@ networks:
 """,
     "routers.demo/{n}r.external_gateway.enable_snat": """
 networks:
-  - {name: public, project: admin, managed: false}
+  - {name: {n}pub, project: admin, managed: false}
 routers:
-  - {name: {n}r, project: demo, external_gateway: {network: public, enable_snat: false}}
+  - {name: {n}r, project: demo, external_gateway: {network: {n}pub, enable_snat: false}}
 """,
     "images.{n}img.visibility": """
 images:
@@ -122,14 +124,28 @@ projects:
 """
 
 
-def test_non_admin_admin_only_fields_are_refused_before_any_write(tmp_path, unique_name):
+@pytest.fixture
+def external_network(unique_name):
+    """The admin's external network a non-admin looks up (this test's own, not `public`:
+    other tests and manifests create and remove that one)."""
+    sdk = connect().network
+    admin = one(p for p in connect().keystone.projects.list(name="admin"))
+    net = sdk.create_network(name=f"{unique_name}pub", project_id=admin.id, is_router_external=True)
+    yield net
+    with contextlib.suppress(Exception):
+        sdk.delete_network(net)
+
+
+def test_non_admin_admin_only_fields_are_refused_before_any_write(
+    tmp_path, unique_name, external_network
+):
     from bootstrap import engine
     from bootstrap.errors import PreflightError
 
     n = unique_name
     raw_disk(tmp_path / "disk.raw", n)
     everything = DEMO_BASE + "".join(ADMIN_ONLY.values()).replace(
-        "networks:\n  - {name: public", "  - {name: public"
+        "networks:\n  - {name: {n}pub", "  - {name: {n}pub"
     )
     cases = {field: DEMO_BASE + text for field, text in ADMIN_ONLY.items()}
     cases["all"] = everything
@@ -153,14 +169,17 @@ def test_non_admin_admin_only_fields_are_refused_before_any_write(tmp_path, uniq
         assert c.counter.writes == 0, (field, c.counter.snapshot())
 
 
-def test_non_admin_plan_does_not_call_a_used_lookup_unused(tmp_path, unique_name):
+def test_non_admin_plan_does_not_call_a_used_lookup_unused(tmp_path, unique_name, external_network):
     n = unique_name
-    text = DEMO_BASE + """
+    text = (
+        DEMO_BASE
+        + """
 networks:
-  - {name: public, project: admin, managed: false}
+  - {name: {n}pub, project: admin, managed: false}
 routers:
-  - {name: {n}r, project: demo, external_gateway: {network: public}}
+  - {name: {n}r, project: demo, external_gateway: {network: {n}pub}}
 """
+    )
     p = plan(write_manifest(tmp_path, text.replace("{n}", n)), "devcloud-demo")
     shown = {d.address: d.summary for d in p.diagnostics}
     assert shown == {
