@@ -66,6 +66,8 @@ class KeystoneDriver(Driver):
 
     manager: ClassVar[str]
     ownership = "extra"
+    # Identity and catalog writes need the admin role under Keystone's default policy.
+    needs_admin = True
 
     def api(self, cloud: Any) -> Any:
         return getattr(cloud.keystone, self.manager)

@@ -10,14 +10,18 @@ get the error.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bootstrap.errors import Forbidden, ResourceFailed, WaitTimeout
+from bootstrap.model import Secret
 
 if TYPE_CHECKING:
     from bootstrap.cloud import Cloud
@@ -234,3 +238,73 @@ def active(address: str) -> Ready:
 def gone(server: Any) -> bool:
     # With changes-since Nova lists deleted servers as DELETED; a purged one is absent.
     return server is None or server.status == "DELETED"
+
+
+# --- how Nova reports a server, in the manifest's shapes (pure) ----------------------
+
+
+class _Hidden:
+    """user_data a non-admin cannot read back: not comparable, never drift."""
+
+    def __repr__(self) -> str:
+        return "(not visible to this user)"
+
+
+HIDDEN = _Hidden()
+
+
+def fixed_ports(addresses: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One entry per port (MAC address): {network: name, fixed_ips: [...]}, sorted."""
+    ports: dict[tuple[str, str], list[str]] = {}
+    for net, entries in (addresses or {}).items():
+        for i, e in enumerate(entries or []):
+            if e.get("OS-EXT-IPS:type", "fixed") != "fixed":
+                continue
+            mac = e.get("OS-EXT-IPS-MAC:mac_addr") or f"#{i}"
+            ports.setdefault((net, mac), []).append(e["addr"])
+    return sorted(
+        ({"network": net, "fixed_ips": sorted(ips)} for (net, _), ips in ports.items()),
+        key=lambda p: (p["network"], p["fixed_ips"]),
+    )
+
+
+def all_addresses(addresses: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Every address of the server (fixed and floating), for known_hosts."""
+    out = [e["addr"] for entries in (addresses or {}).values() for e in entries or []]
+    return list(dict.fromkeys(out))
+
+
+def networks_equal(desired: list[dict[str, Any]], observed: list[dict[str, Any]]) -> bool:
+    """Same networks, as many ports on each, and every fixed_ip asked for present.
+
+    Order is not compared: Nova does not report the order NICs were attached in.
+    """
+    if Counter(d["network"] for d in desired) != Counter(o["network"] for o in observed):
+        return False
+    free = list(observed)
+    # Items pinning an address first, so a bare item cannot take their port.
+    for d in sorted(desired, key=lambda d: "fixed_ip" not in d):
+        port = next(
+            (
+                o
+                for o in free
+                if o["network"] == d["network"]
+                and ("fixed_ip" not in d or d["fixed_ip"] in o["fixed_ips"])
+            ),
+            None,
+        )
+        if port is None:
+            return False
+        free.remove(port)
+    return True
+
+
+def decode_user_data(value: Any) -> Secret | None:
+    """Nova returns user data base64-encoded (admins only); compared as a secret."""
+    if not value:
+        return None
+    try:
+        text = base64.b64decode(value).decode("utf-8", errors="replace")
+    except (binascii.Error, ValueError):
+        text = str(value)
+    return Secret(text, "live")

@@ -8,12 +8,15 @@ everything else is a pure function of desired and observed state.
 
 from __future__ import annotations
 
-import functools
-import importlib
-import pkgutil
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from bootstrap.drivers._registry import (  # noqa: F401  (imported from here too)
+    _REGISTRY,
+    driver_modules,
+    kinds,
+    registry,
+)
 from bootstrap.errors import AmbiguousResource
 from bootstrap.model import (
     DEFAULT_DOMAIN,
@@ -44,15 +47,6 @@ if TYPE_CHECKING:
     from bootstrap.cloud import Cloud
     from bootstrap.manifest.checks import Checker
     from bootstrap.probes import Facts, Probe
-
-_REGISTRY: dict[str, type[Driver]] = {}
-
-
-def registry() -> dict[str, type[Driver]]:
-    """Every registered driver class by kind, in manifest order (imports all drivers)."""
-    _import_drivers()
-    return {cls.kind: cls for cls in sorted(_REGISTRY.values(), key=lambda c: c.position)}
-
 
 class Driver:
     # --- declarations used by the manifest loader --------------------------------------
@@ -530,26 +524,3 @@ def display(value: Any, resolver: Resolver | None = None) -> Any:
     if isinstance(value, (list, tuple)):
         return [display(v, resolver) for v in value]
     return value
-
-
-def driver_modules() -> list[str]:
-    """Every module of this package that defines a kind (private helpers start with _)."""
-    import bootstrap.drivers as package
-
-    return [
-        f"{package.__name__}.{info.name}"
-        for info in pkgutil.iter_modules(package.__path__)
-        if not info.name.startswith("_") and info.name != "base"
-    ]
-
-
-@functools.cache
-def _import_drivers() -> None:
-    # Once per process: registering is a side effect of importing the module.
-    for module in driver_modules():
-        importlib.import_module(module)
-
-
-def kinds() -> tuple[str, ...]:
-    """Every kind, in manifest order."""
-    return tuple(registry())

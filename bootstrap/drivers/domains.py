@@ -17,7 +17,6 @@ class DomainDriver(KeystoneDriver):
     immutable = frozenset()
     position = 10
     create_before_destroy_impossible = "Keystone domain names are unique"
-    needs_admin = True
     needs_default_domain = True
 
     def observe(self, d) -> Observed:

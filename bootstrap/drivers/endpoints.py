@@ -16,7 +16,6 @@ class EndpointDriver(KeystoneDriver):
     immutable = frozenset()
     replace_is_destructive = False
     position = 90
-    needs_admin = True
     required_for_create = frozenset({"url"})
 
     def observe(self, e) -> Observed:

@@ -25,7 +25,6 @@ class GroupDriver(KeystoneDriver):
     set_after_create = frozenset({"members"})
     position = 50
     create_before_destroy_impossible = "Keystone group names are unique in their domain"
-    needs_admin = True
     needs_default_domain = True
 
     def observe(self, g, members=None) -> Observed:

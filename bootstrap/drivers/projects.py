@@ -29,7 +29,6 @@ class ProjectDriver(KeystoneDriver):
     immutable = frozenset({"parent"})
     position = 20
     create_before_destroy_impossible = "Keystone project names are unique in their domain"
-    needs_admin = True
     needs_default_domain = True
 
     @classmethod

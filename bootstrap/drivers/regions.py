@@ -23,7 +23,6 @@ class RegionDriver(KeystoneDriver):
     immutable = frozenset({"parent"})
     position = 70
     create_before_destroy_impossible = "region ids are unique"
-    needs_admin = True
 
     def observe(self, r) -> Observed:
         fields = {

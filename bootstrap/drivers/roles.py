@@ -22,7 +22,6 @@ class RoleDriver(KeystoneDriver):
     immutable = frozenset()
     position = 30
     create_before_destroy_impossible = "Keystone role names are unique"
-    needs_admin = True
     needs_default_domain = True
 
     def observe(self, r) -> Observed:

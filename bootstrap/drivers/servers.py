@@ -13,17 +13,21 @@ Marker for --prune: the server tags managed-by:openstack-bootstrap and stack:NAM
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import time
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 from bootstrap import known_hosts
 from bootstrap.drivers import _nova
 from bootstrap.drivers._neutron import marker_tags, stack_in, stack_tag
+from bootstrap.drivers._nova import (  # noqa: F401  (tests import them from here)
+    HIDDEN,
+    all_addresses,
+    decode_user_data,
+    fixed_ports,
+    networks_equal,
+)
 from bootstrap.drivers.base import Driver, resolve
 from bootstrap.errors import CloudError, ResourceFailed
 from bootstrap.model import Address, Manifest, Ref, Resource, Secret
@@ -34,62 +38,6 @@ DEFAULT_TIMEOUT = 600
 # How long after ACTIVE the console may take to show cloud-init's key block.
 KEYS_TIMEOUT = 300
 DELETE_TIMEOUT = 600
-
-
-class _Hidden:
-    """user_data a non-admin cannot read back: not comparable, never drift."""
-
-    def __repr__(self) -> str:
-        return "(not visible to this user)"
-
-
-HIDDEN = _Hidden()
-
-
-def fixed_ports(addresses: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """One entry per port (MAC address): {network: name, fixed_ips: [...]}, sorted."""
-    ports: dict[tuple[str, str], list[str]] = {}
-    for net, entries in (addresses or {}).items():
-        for i, e in enumerate(entries or []):
-            if e.get("OS-EXT-IPS:type", "fixed") != "fixed":
-                continue
-            mac = e.get("OS-EXT-IPS-MAC:mac_addr") or f"#{i}"
-            ports.setdefault((net, mac), []).append(e["addr"])
-    return sorted(
-        ({"network": net, "fixed_ips": sorted(ips)} for (net, _), ips in ports.items()),
-        key=lambda p: (p["network"], p["fixed_ips"]),
-    )
-
-
-def all_addresses(addresses: dict[str, list[dict[str, Any]]]) -> list[str]:
-    """Every address of the server (fixed and floating), for known_hosts."""
-    out = [e["addr"] for entries in (addresses or {}).values() for e in entries or []]
-    return list(dict.fromkeys(out))
-
-
-def networks_equal(desired: list[dict[str, Any]], observed: list[dict[str, Any]]) -> bool:
-    """Same networks, as many ports on each, and every fixed_ip asked for present.
-
-    Order is not compared: Nova does not report the order NICs were attached in.
-    """
-    if Counter(d["network"] for d in desired) != Counter(o["network"] for o in observed):
-        return False
-    free = list(observed)
-    # Items pinning an address first, so a bare item cannot take their port.
-    for d in sorted(desired, key=lambda d: "fixed_ip" not in d):
-        port = next(
-            (
-                o
-                for o in free
-                if o["network"] == d["network"]
-                and ("fixed_ip" not in d or d["fixed_ip"] in o["fixed_ips"])
-            ),
-            None,
-        )
-        if port is None:
-            return False
-        free.remove(port)
-    return True
 
 
 class ServerDriver(Driver):
@@ -522,17 +470,6 @@ def nic(item: dict[str, Any], resolver: Any) -> dict[str, str]:
     if ip:
         out["v6-fixed-ip" if ":" in ip else "v4-fixed-ip"] = ip
     return out
-
-
-def decode_user_data(value: Any) -> Secret | None:
-    """Nova returns user data base64-encoded (admins only); compared as a secret."""
-    if not value:
-        return None
-    try:
-        text = base64.b64decode(value).decode("utf-8", errors="replace")
-    except (binascii.Error, ValueError):
-        text = str(value)
-    return Secret(text, "live")
 
 
 def _boot(nova: Any, name: str, image: str | None, flavor: str, kwargs: dict[str, Any]) -> Any:

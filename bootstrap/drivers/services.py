@@ -21,7 +21,6 @@ class ServiceDriver(KeystoneDriver):
     updatable = frozenset({"type", "description", "enabled"})
     immutable = frozenset()
     position = 80
-    needs_admin = True
     required_for_create = frozenset({"type"})
 
     def observe(self, s) -> Observed:

@@ -65,7 +65,6 @@ class UserDriver(KeystoneDriver):
     write_only = frozenset({"update_password"})
     position = 40
     create_before_destroy_impossible = "Keystone user names are unique in their domain"
-    needs_admin = True
     needs_default_domain = True
 
     @classmethod
