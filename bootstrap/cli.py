@@ -30,9 +30,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check manifests offline (schema, references, graph)")
     p.add_argument("paths", nargs="+", metavar="FILE|DIR")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    add_input_options(p)
+    p.add_argument(
+        "--require-secrets",
+        action="store_true",
+        help="a secret whose env variable or file is missing is an error (default: a warning)",
+    )
 
     p = sub.add_parser("graph", help="show the order apply walks, grouped by parallel stages")
     p.add_argument("paths", nargs="+", metavar="FILE|DIR")
+    add_input_options(p)
     p.add_argument("--format", choices=("text", "dot", "mermaid"), default="text")
 
     for verb, text in (
@@ -60,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="take over declared resources another stack marked (re-marks them)",
         )
         p.add_argument("-v", "--verbose", action="store_true", help="log API retries")
+        add_input_options(p)
         add_destroy_gate(p)
         _add_retry_options(p)
     plan_p, apply_p = sub.choices["plan"], sub.choices["apply"]
@@ -80,6 +88,45 @@ def build_parser() -> argparse.ArgumentParser:
         "--parallelism", type=int, default=8, metavar="N", help="changes made at once (8)"
     )
     return parser
+
+
+def add_input_options(p: argparse.ArgumentParser) -> None:
+    """Environment layers and variable values (see README: Variables, repetition and
+    environments)."""
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="FILE|DIR",
+        help="an environment laid over the manifest: its resources change or add to the "
+        "base's by address (repeatable, in order)",
+    )
+    p.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a variable's value (repeatable; wins over --var-file, BOOTSTRAP_VAR_NAME, default)",
+    )
+    p.add_argument(
+        "--var-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="YAML file of variable values (repeatable, later wins)",
+    )
+
+
+def load_options(args: argparse.Namespace, offline: bool = False):
+    from bootstrap.manifest import LoadOptions
+
+    warn = offline and not getattr(args, "require_secrets", False)
+    return LoadOptions(
+        env=tuple(args.env),
+        var_args=tuple(args.var),
+        var_files=tuple(args.var_file),
+        missing_secrets="warn" if warn else "error",
+    )
 
 
 def add_destroy_gate(p: argparse.ArgumentParser) -> None:
@@ -123,12 +170,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _load_and_graph(paths: list[str]):
+def _load_and_graph(paths: list[str], options):
     """Manifest, dependency graph (None when unusable) and every diagnostic of both."""
     from bootstrap import graph as graph_mod
     from bootstrap import manifest as manifest_mod
 
-    manifest, diagnostics = manifest_mod.load(paths)
+    manifest, diagnostics = manifest_mod.load(paths, options=options)
     g = None
     if manifest is not None:
         g, more = graph_mod.build(manifest)
@@ -141,7 +188,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from bootstrap import render
     from bootstrap.model import mask_secrets
 
-    manifest, _g, diagnostics = _load_and_graph(args.paths)
+    manifest, _g, diagnostics = _load_and_graph(args.paths, load_options(args, offline=True))
     resources = len(manifest) if manifest is not None else 0
     files = len(manifest.files) if manifest is not None else 0
     if args.format == "json":
@@ -158,7 +205,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from bootstrap import render
     from bootstrap.model import mask_secrets
 
-    manifest, g, diagnostics = _load_and_graph(args.paths)
+    manifest, g, diagnostics = _load_and_graph(args.paths, load_options(args, offline=True))
     secrets = manifest.secrets() if manifest is not None else []
     if diagnostics:
         text = render.diagnostics_text(diagnostics)
@@ -198,12 +245,13 @@ def _plan_from_args(
     prune: bool,
     stack: str | None = None,
     adopt: bool = False,
+    options=None,
 ):
     from bootstrap import engine
     from bootstrap.cloud import Cloud
     from bootstrap.retry import RetryPolicy
 
-    loaded = engine.load(paths)
+    loaded = engine.load(paths, options if options is not None else load_options(args))
     stack = engine.stack_of(loaded, stack, prune)  # refused before connecting
     cloud = Cloud.connect(args.cloud, retry=RetryPolicy(budget=args.retry_budget))
     plan, resolver = engine.plan(cloud, loaded, prune=prune, stack=stack, adopt=adopt)
@@ -243,6 +291,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         doc = plan.to_json(loaded.manifest.files)
         doc["prune"] = args.prune
         doc["adopt"] = args.adopt
+        # A saved plan reloads the same layers and variables.
+        doc["inputs"] = {"paths": list(args.paths), **load_options(args).to_json()}
         with open(args.out, "w", encoding="utf-8") as fh:
             json.dump(doc, fh, indent=2)
     if args.format == "json":
@@ -283,10 +333,18 @@ def cmd_apply(args: argparse.Namespace) -> int:
             saved = json.load(fh)
         paths, prune = saved.get("manifest_files") or [], bool(saved.get("prune"))
         stack, adopt = saved.get("stack"), bool(saved.get("adopt"))
+    options = None
+    if saved is not None:
+        from bootstrap.manifest import LoadOptions
+
+        options = LoadOptions.from_json(saved.get("inputs"))
+        paths = (saved.get("inputs") or {}).get("paths") or paths
     secrets: list = []
     try:
         _refuse_unattended(args, saved)
-        loaded, cloud, plan, resolver = _plan_from_args(args, paths, prune, stack, adopt)
+        loaded, cloud, plan, resolver = _plan_from_args(
+            args, paths, prune, stack, adopt, options
+        )
         secrets = loaded.manifest.secrets()
         if saved is not None:
             engine.check_saved_plan(saved, plan)

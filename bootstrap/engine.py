@@ -33,6 +33,7 @@ from bootstrap.probes import Probe, run_probes
 if TYPE_CHECKING:
     from bootstrap.apply import ApplyContext, ApplyResult
     from bootstrap.interrupt import Interrupt
+    from bootstrap.manifest.lang import LoadOptions
 
 
 @dataclass
@@ -41,12 +42,13 @@ class Loaded:
     graph: nx.DiGraph
 
 
-def load(paths: list[str]) -> Loaded:
-    """Load, validate and graph the manifest; every problem at once or nothing."""
+def load(paths: list[str], options: LoadOptions | None = None) -> Loaded:
+    """Load, validate and graph the manifest; every problem at once or nothing.
+    `options`: environment layers and variable values (the command line's)."""
     from bootstrap import graph as graph_mod
     from bootstrap import manifest as manifest_mod
 
-    manifest, diagnostics = manifest_mod.load(paths)
+    manifest, diagnostics = manifest_mod.load(paths, options=options)
     if manifest is None or any(d.is_error for d in diagnostics):
         raise ManifestError(diagnostics)
     g, more = graph_mod.build(manifest)

@@ -20,7 +20,8 @@ Steps, each collecting diagnostics instead of stopping:
 8. A warning for a managed resource lacking what its create needs (`required_for_create`).
 """
 
+from bootstrap.manifest.lang import LoadOptions
 from bootstrap.manifest.loader import load
 from bootstrap.manifest.yaml import YList, YMap, locate, parse_yaml, plain, resolve_plain
 
-__all__ = ["YList", "YMap", "load", "locate", "parse_yaml", "plain", "resolve_plain"]
+__all__ = ["LoadOptions", "YList", "YMap", "load", "locate", "parse_yaml", "plain", "resolve_plain"]

@@ -97,11 +97,22 @@ def build_bundle() -> dict[str, Any]:
             "names the same one; `--stack NAME` overrides it.",
         },
     }
+    properties["vars"] = {
+        "$ref": "#/$defs/vars",
+        "description": "Variables declared for ${var.NAME}, each with a type and an "
+        "optional default.",
+    }
     from bootstrap.drivers.base import kinds
 
     for kind in kinds():
         part = _read_json(PARTS / f"{kind}.schema.json")
         part = {k: v for k, v in part.items() if k not in ("$schema", "$comment")}
+        # Every kind can be repeated; the loader stamps for_each out before checking.
+        part["properties"]["for_each"] = {
+            "$ref": "#/$defs/for_each",
+            "description": "One resource per item of this list or map (${each.key}, "
+            "${each.value}).",
+        }
         defs[kind] = part
         properties[kind] = {
             "type": ["array", "null"],
