@@ -339,7 +339,8 @@ class Interpolator:
             return "".join(out)
         except Failed as exc:
             if str(exc):
-                self.report(str(exc), where)
+                item = f" (for_each item '{self.each.key}')" if self.each is not None else ""
+                self.report(str(exc) + item, where)
             return _FAILED
 
     def expr(self, expr: str, where: Source) -> Any:
@@ -366,8 +367,8 @@ def field_of(value: Any, fields: list[str], shown: str) -> Any:
         if not isinstance(value, dict):
             raise Failed(f"{shown} is a {type_of(value)}, it has no field '{f}'")
         if f not in value:
-            known = ", ".join(sorted(value)) or "none"
-            raise Failed(f"{shown} has no field '{f}' (it has: {known})")
+            known = f"it has: {', '.join(sorted(value))}" if value else "it is empty"
+            raise Failed(f"{shown} has no field '{f}' ({known})")
         value = value[f]
         shown += f".{f}"
     return value

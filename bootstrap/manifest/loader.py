@@ -39,6 +39,7 @@ class Loader:
         self.refs = References(self.drivers, self.error)
         self.unusable = False
         self.layers = 1
+        self.real_files: dict[str, str] = {}  # display name -> path read
         self.stack: str | None = None
         self.pending: list[tuple[Diagnostic, Item | str | None]] = []
         self.yaml_errors: set[Source | None] = set()
@@ -247,7 +248,7 @@ class Loader:
         for decl, mode in drv.path_fields.items():
             for path, value in list(walk(it.spec, decl)):
                 if isinstance(value, str) and not it.is_bad(path):
-                    resolved = self.resolve_path(it, value)
+                    resolved = self.resolve_path(it, value, path)
                     set_at(it.spec, path, resolved)
                     if mode == "read" and it.state == "present":
                         self.check_readable(it, path, value, resolved)
@@ -256,10 +257,15 @@ class Loader:
                 if value is not None:
                     it.sites.append(Site(path, decl, target, value, it.is_bad(path)))
 
-    def resolve_path(self, it: Item, raw: str) -> str:
+    def resolve_path(self, it: Item, raw: str, path: tuple = ()) -> str:
+        """Relative to the file the value was written in (an environment's own file)."""
         expanded = os.path.expanduser(raw)
         if not os.path.isabs(expanded):
-            expanded = os.path.join(os.path.dirname(os.path.abspath(it.real_file)), expanded)
+            written = it.src(path).file if path else it.real_file
+            if written not in self.real_files:
+                written = it.real_file
+            written = self.real_files.get(written, written)
+            expanded = os.path.join(os.path.dirname(os.path.abspath(written)), expanded)
         return os.path.normpath(expanded)
 
     def check_readable(self, it: Item, path: tuple, raw: str, resolved: str) -> bool:
@@ -299,7 +305,7 @@ class Loader:
                 return None
             return Secret(text, f"env:{var}")
         raw = value["file"]
-        resolved = self.resolve_path(it, raw)
+        resolved = self.resolve_path(it, raw, (name, "file"))
         if not os.path.exists(resolved) and self.options.missing_secrets == "warn":
             self.missing_secret(f"secret file '{raw}' not found (looked for {resolved})",
                                 it.src((name, "file")), it)
@@ -346,6 +352,7 @@ class Loader:
                     self.unusable = True
                     continue
                 self.files.append(File(display, real, root, layer=number))
+                self.real_files[display] = real
         self.evaluate()
         for f in self.files:
             self.check_file(f, bundle, checker)

@@ -264,7 +264,8 @@ def test_each_outside_for_each_and_a_missing_field_are_located(tmp_path):
     _m, diags = load(path)
     assert errors(diags) == [
         f"{path}:2:11: error: ${{each.key}} is used outside a resource with for_each",
-        f"{path}:5:18: error: each.value has no field 'colour' (it has: size)",
+        f"{path}:5:18: error: each.value has no field 'colour' (it has: size) "
+        "(for_each item 'a')",
     ]
 
 
@@ -334,6 +335,16 @@ def test_an_environment_overrides_fields_merges_maps_replaces_lists_and_removes(
     assert m.get(Address("projects", ("new",))) is not None
     assert spec(m, "flavors", "m1")["extra_specs"] == {"hw:a": "1", "hw:b": "3"}
     assert m.stack == "shop-prod"
+
+
+def test_a_file_an_environment_names_is_read_next_to_the_environment(tmp_path):
+    base = write(tmp_path / "base", "users: [{name: bob, password: {file: pw}}]\n")
+    env = write(tmp_path / "prod", "users: [{name: bob, password: {file: pw}}]\n")
+    (tmp_path / "base" / "pw").write_text("base-secret\n")
+    (tmp_path / "prod" / "pw").write_text("prod-secret\n")
+    m, diags = load(base, env=(env,))
+    assert diags == [], errors(diags)
+    assert spec(m, "users", "bob")["password"].reveal() == "prod-secret"
 
 
 def test_two_files_of_one_environment_changing_one_resource_conflict(tmp_path):
