@@ -297,17 +297,25 @@ class Interpolator:
         self.failed = failed if failed is not None else set()
 
     def tree(self, node: Any, src: Source | None) -> Any:
+        """The node with its strings evaluated: the node itself when nothing changed (a
+        manifest without ${...} is not copied), else a copy with the same positions."""
         if isinstance(node, YMap):
-            out = YMap(node.start)
-            for k, v in node.items():
-                out[k] = self.tree(v, node.val_src[k])
-                out.key_src[k], out.val_src[k] = node.key_src[k], node.val_src[k]
+            values = {k: self.tree(v, node.val_src[k]) for k, v in node.items()}
+            if all(values[k] is v for k, v in node.items()):
+                return node
+            out = type(node).__new__(type(node))
+            YMap.__init__(out, node.start)
+            out.update(values)
+            out.key_src.update(node.key_src)
+            out.val_src.update(node.val_src)
             return out
         if isinstance(node, YList):
+            items = [self.tree(v, node.item_src[i]) for i, v in enumerate(node)]
+            if all(a is b for a, b in zip(items, node, strict=True)):
+                return node
             out_l = YList(node.start)
-            for i, v in enumerate(node):
-                out_l.append(self.tree(v, node.item_src[i]))
-                out_l.item_src.append(node.item_src[i])
+            out_l.extend(items)
+            out_l.item_src.extend(node.item_src)
             return out_l
         if isinstance(node, str) and "${" in node:
             value = self.value(node, src)

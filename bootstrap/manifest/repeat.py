@@ -46,8 +46,10 @@ def expand(
 
 
 def section(items: YList, variables: Variables, report: Report, failed: set[Source]) -> YList:
-    out = YList(items.start)
     plain_interp = Interpolator(variables, None, report, failed)
+    if not any(isinstance(node, YMap) and FOR_EACH in node for node in items):
+        return plain_interp.tree(items, items.start)
+    out = YList(items.start)
     for node, src in zip(items, items.item_src, strict=True):
         if not (isinstance(node, YMap) and FOR_EACH in node):
             out.append(plain_interp.tree(node, src))
