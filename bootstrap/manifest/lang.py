@@ -9,12 +9,13 @@ that asked for it, so later diagnostics point at the template.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bootstrap.errors import Source
+from bootstrap.errors import Diagnostic, Source
 from bootstrap.manifest.yaml import YList, YMap, parse_yaml, plain, resolve_plain
 
 ENV_PREFIX = "BOOTSTRAP_VAR_"
@@ -408,3 +409,37 @@ def positioned(value: Any, src: Source) -> Any:
             out_l.item_src.append(src)
         return out_l
     return value
+
+
+def read_var_file(path: str, limit: int) -> tuple[Any, list[Diagnostic]]:
+    """A --var-file's positioned tree (None when unusable) and its problems."""
+    try:
+        if os.path.getsize(path) > limit:
+            return None, [
+                Diagnostic("error", "var file is over the size limit", source=Source(path, 1, 1))
+            ]
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not valid UTF-8"
+        return None, [
+            Diagnostic("error", f"cannot read the var file: {reason}", source=Source(path))
+        ]
+    root, diags = parse_yaml(text, path)
+    return (None if any(d.is_error for d in diags) else root), diags
+
+
+def unevaluated(node: Any, failed: set[Source], path: tuple = ()) -> list[tuple]:
+    """Paths (in one resource) of strings whose ${...} failed: checks skip them."""
+    out: list[tuple] = []
+    if isinstance(node, YMap):
+        for k, v in node.items():
+            if node.val_src[k] in failed and isinstance(v, str):
+                out.append(path + (k,))
+            out += unevaluated(v, failed, path + (k,))
+    elif isinstance(node, YList):
+        for i, v in enumerate(node):
+            if node.item_src[i] in failed and isinstance(v, str):
+                out.append(path + (i,))
+            out += unevaluated(v, failed, path + (i,))
+    return out

@@ -14,7 +14,7 @@ from bootstrap import schema as schema_mod
 from bootstrap.drivers.base import Driver, registry
 from bootstrap.errors import Diagnostic, Source
 from bootstrap.manifest.checks import Checker
-from bootstrap.manifest.lang import LoadOptions, Variables
+from bootstrap.manifest.lang import LoadOptions, Variables, read_var_file, unevaluated
 from bootstrap.manifest.lifecycle import read_lifecycle
 from bootstrap.manifest.overlay import merge_layers
 from bootstrap.manifest.refs import References
@@ -398,7 +398,11 @@ class Loader:
                 [(f.root["vars"], f.root.val_src["vars"]) for f in self.files
                  if f.layer == layer and "vars" in f.root]
             )
-        var_files = [(p, self.read_var_file(p)) for p in self.options.var_files]
+        var_files = []
+        for path in self.options.var_files:
+            root, diags = read_var_file(path, MAX_FILE_BYTES)
+            self.pending.extend((d, None) for d in diags)
+            var_files.append((path, root))
         variables.set_inputs(self.env, var_files, self.options.var_args)
         variables.check_defaults()
         sections = set(self.drivers)
@@ -409,21 +413,6 @@ class Loader:
             self.drivers,
             variables.report,
         )
-
-    def read_var_file(self, path: str) -> Any:
-        try:
-            if os.path.getsize(path) > MAX_FILE_BYTES:
-                self.error("var file is over the size limit", Source(path, 1, 1))
-                return None
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not valid UTF-8"
-            self.error(f"cannot read the var file: {reason}", Source(path))
-            return None
-        root, diags = parse_yaml(text, path)
-        self.pending.extend((d, None) for d in diags)
-        return None if any(d.is_error for d in diags) else root
 
     def check_creatable(self, it: Item) -> None:
         """Warn when a managed resource could not be created: fine if it already exists
@@ -459,22 +448,6 @@ def _diag_order(d: Diagnostic, files: dict[str, int]) -> tuple:
     if d.source is None:
         return (-1, 0, 0, 0)
     return (files.get(d.source.file, len(files)), d.source.line, d.source.column, 0)
-
-
-def unevaluated(node: Any, failed: set[Source], path: tuple = ()) -> list[tuple]:
-    """Paths (in one resource) of strings whose ${...} failed: checks skip them."""
-    out: list[tuple] = []
-    if isinstance(node, YMap):
-        for k, v in node.items():
-            if node.val_src[k] in failed and isinstance(v, str):
-                out.append(path + (k,))
-            out += unevaluated(v, failed, path + (k,))
-    elif isinstance(node, YList):
-        for i, v in enumerate(node):
-            if node.item_src[i] in failed and isinstance(v, str):
-                out.append(path + (i,))
-            out += unevaluated(v, failed, path + (i,))
-    return out
 
 
 def load(
