@@ -451,5 +451,8 @@ def make_plan(
     from bootstrap.gates import prevent_destroy_errors  # gates imports this module
 
     diagnostics.extend(prevent_destroy_errors(changes))
+    unmarked = ownership.unmarked_warning(drivers, changes, stack)
+    if unmarked is not None:
+        diagnostics.append(unmarked)
     the_plan = Plan(changes=changes, graph=graph, diagnostics=diagnostics, stack=stack)
     return the_plan, resolver
