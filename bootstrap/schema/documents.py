@@ -199,7 +199,10 @@ def summary_schema() -> dict[str, Any]:
                     "description": "Resources per outcome (null: nothing was applied).",
                     "anyOf": [
                         {"type": "null"},
-                        _object({k: _COUNT for k in outcomes}, "Resources per outcome."),
+                        _object(
+                            {k.replace(" ", "_"): _COUNT for k in outcomes},
+                            "Resources per outcome.",
+                        ),
                     ],
                 },
                 "requests": _object(
