@@ -53,10 +53,12 @@ def _matches(pattern: str, names: dict[str, Address]) -> list[Address]:
 def unknown_target_error(patterns: list[str], names: dict[str, Address]) -> PlanError:
     lines = []
     for p in patterns:
-        near = difflib.get_close_matches(p, list(names), n=3, cutoff=0.6)
-        if not near:  # same kind, any name: "projects.x" lists a few projects
-            kind = p.split(".", 1)[0]
-            near = sorted(n for n in names if n.startswith(kind + "."))[:3]
+        kind = p.split(".", 1)[0]
+        same_kind = [n for n in names if n.startswith(kind + ".")]
+        # The same kind first ("users.alic" -> users.alice), then any kind.
+        near = difflib.get_close_matches(p, same_kind, n=3, cutoff=0.6)
+        near = near or difflib.get_close_matches(p, list(names), n=3, cutoff=0.6)
+        near = near or sorted(same_kind)[:3]
         hint = f"; did you mean {', '.join(near)}?" if near else ""
         lines.append(f"--target {p!r}: no resource of the manifest has this address{hint}")
     return PlanError(
