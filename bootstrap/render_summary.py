@@ -48,7 +48,7 @@ class RunRecord:
 def status_of(record: RunRecord, exit_code: int) -> str:
     """One word a dashboard can group by."""
     result = record.result
-    if result is not None and result.interrupted:
+    if exit_code == 130 or (result is not None and result.interrupted):
         return "interrupted"
     if record.error is not None or exit_code == 1:
         return "failed"
@@ -127,15 +127,26 @@ def summary_document(
 
 
 def write_summary(path: str, doc: dict[str, Any]) -> None:
-    """Atomically: a monitor reading the file never sees half a document."""
+    """`-`: one compact line on stdout, after the run's output (a log collector's last
+    line). A file: atomically, so a monitor never reads half a document; where a rename
+    cannot replace it (a device, a bind-mounted file), written in place."""
+    if path == "-":
+        print(json.dumps(doc, separators=(",", ":")), flush=True)
+        return
+    text = json.dumps(doc, indent=2) + "\n"
     folder = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(path) and not os.path.isfile(path):
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".summary-", suffix=".json")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=2)
-            fh.write("\n")
+            fh.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except OSError:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise

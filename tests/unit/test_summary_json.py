@@ -109,3 +109,41 @@ def test_a_wrong_summary_fails(tmp_path, cloud, field, value):
     bad[field] = value
     with pytest.raises(jsonschema.ValidationError):
         validator("summary.schema.json").validate(bad)
+
+
+def test_dash_prints_one_line_after_the_output(tmp_path, cloud, capsys):
+    path = write(tmp_path, MANIFEST)
+    assert main(["apply", path, "--yes", "--summary-json", "-"]) == 0
+    last = capsys.readouterr().out.rstrip("\n").splitlines()[-1]
+    doc = json.loads(last)
+    validator("summary.schema.json").validate(doc)
+    assert doc["status"] == "changed" and SECRET not in last
+
+
+def test_saved_targeted_plan_is_applied_with_its_targets(tmp_path, cloud, capsys):
+    path = write(tmp_path, MANIFEST)
+    saved = tmp_path / "plan.json"
+    assert main(["plan", path, "--target", "users.carol", "--out", str(saved)]) == 0
+    validator("plan.schema.json").validate(json.loads(saved.read_text()))
+    assert main(["apply", str(saved)]) == 0
+    names = sorted(p["name"] for p in cloud.store["projects"].values())
+    assert names == ["fine"] and [u["name"] for u in cloud.store["users"].values()] == ["carol"]
+    # Applied again, the saved plan is stale: the cloud changed since.
+    capsys.readouterr()
+    assert main(["apply", str(saved)]) == 1
+    assert "changed since the plan was saved" in capsys.readouterr().err
+
+
+def test_interrupted_at_the_question_is_recorded(tmp_path, cloud, monkeypatch):
+    def ctrl_c(prompt):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", ctrl_c)
+    path = write(tmp_path, MANIFEST)
+    out = tmp_path / "s.json"
+    assert main(["apply", path, "--summary-json", str(out)]) == 130
+    doc = json.loads(out.read_text())
+    validator("summary.schema.json").validate(doc)
+    assert (doc["status"], doc["exit_code"], doc["outcomes"]) == ("interrupted", 130, None)
+    assert cloud.writes() == []
