@@ -45,7 +45,13 @@ def env(devcloud_clouds_yaml, monkeypatch, n):
     steps = compute.cleanup.__wrapped__(n)
     next(steps)
     yield
+    c = connect()
+    mine = {p.id for p in c.keystone.projects.list() if p.name.startswith(n)}
     next(steps, None)
+    # Neutron made a `default` security group in each of this test's projects.
+    for sg in c.network.security_groups():
+        if sg.project_id in mine:
+            c.network.delete_security_group(sg)
 
 
 def cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -135,6 +141,23 @@ def test_target_plans_and_applies_a_part_with_its_dependencies(tmp_path, n, env,
     code, out, _ = cli(capsys, "plan", path, "--format", "json", "--detailed-exitcode")
     plan_schema.validate(json.loads(out))
     assert code == 0
+
+    # A destructive edit without --allow-destroy: held back, exit 2, and the record says so.
+    moved = write_manifest(
+        tmp_path,
+        MANIFEST.replace("    description: left out", "    description: left out\n"
+                         "    parent: {n}acme").replace("{n}", n),
+        "moved.yaml",
+    )
+    code, _, _ = cli(
+        capsys, "apply", moved, "--yes", "--detailed-exitcode", "--summary-json", str(summary)
+    )
+    s = json.loads(summary.read_text())
+    validator("summary.schema.json").validate(s)
+    assert (code, s["status"], s["exit_code"]) == (2, "held-back", 2)
+    assert f"projects.{n}other" in {h["address"] for h in s["held_back"]}
+    other = [p for p in c.keystone.projects.list() if p.name == f"{n}other"]
+    assert [p.parent_id for p in other] == [other[0].domain_id]  # not moved
 
     # A document the tool did not write fails the published schema.
     bad = json.loads(out)

@@ -112,6 +112,23 @@ def test_every_golden_plan_validates():
         v.validate(doc)
 
 
+def test_every_driver_case_change_validates():
+    """Every kind's golden decisions (tests/cases/<kind>/), as the plan JSON holds them."""
+    import networkx as nx
+
+    from bootstrap.plan import Plan
+    from tests.unit.test_driver_cases import case_change, case_files
+
+    v = validator("plan.schema.json")
+    paths = case_files()
+    changes = [case_change(p)[2] for p in paths]
+    assert len(changes) > 100
+    for path, change in zip(paths, changes, strict=True):
+        doc = Plan(changes=[change], graph=nx.DiGraph()).to_json([str(path.name)])
+        errors = [e.message for e in v.iter_errors(doc)]
+        assert not errors, f"{path}: {errors}"
+
+
 def test_saved_plan_with_prune_and_adopt_validates():
     doc = json.loads(plan_json(case_plan("destroy-prune"), ["m.yaml"]))
     validator("plan.schema.json").validate({**doc, "prune": True, "adopt": False})
