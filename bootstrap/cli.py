@@ -322,6 +322,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
         record.error = "interrupted before the first write: nothing was changed"
         finish(EXIT_INTERRUPTED)
         raise
+    except Exception as exc:  # a bug or an OSError: Python exits 1 with the traceback
+        record.error = f"{type(exc).__name__}: {exc}"
+        finish(EXIT_ERROR)
+        raise
     if record.result is not None and record.result.interrupted:
         finish(EXIT_INTERRUPTED)
         _exit_interrupted()

@@ -147,3 +147,18 @@ def test_interrupted_at_the_question_is_recorded(tmp_path, cloud, monkeypatch):
     validator("summary.schema.json").validate(doc)
     assert (doc["status"], doc["exit_code"], doc["outcomes"]) == ("interrupted", 130, None)
     assert cloud.writes() == []
+
+
+def test_an_unexpected_error_is_recorded_then_raised(tmp_path, cloud, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("driver bug")
+
+    monkeypatch.setattr(engine, "apply", boom)
+    path = write(tmp_path, MANIFEST)
+    out = tmp_path / "s.json"
+    with pytest.raises(RuntimeError):
+        main(["apply", path, "--yes", "--summary-json", str(out)])
+    doc = json.loads(out.read_text())
+    validator("summary.schema.json").validate(doc)
+    assert (doc["status"], doc["exit_code"]) == ("failed", 1)
+    assert doc["error"] == "RuntimeError: driver bug"
