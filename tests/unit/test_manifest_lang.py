@@ -475,3 +475,24 @@ def test_the_command_line_passes_variables_and_environments(tmp_path, capsys, mo
     assert "projects.cli-delta" in out and "projects.cli-charlie" not in out
     assert main(["validate", str(TEAMS / "base"), "--var", "nope=1"]) == EXIT_ERROR
     assert "variable 'nope' is not declared" in capsys.readouterr().out
+
+
+def test_a_saved_plan_reloads_its_environment_and_variables(tmp_path, monkeypatch):
+    from bootstrap import engine
+    from bootstrap.cloud import Cloud
+    from tests.unit.fakes import MemoryCloud, fake_drivers
+
+    cloud = MemoryCloud()
+    cloud.store["domains"]["default"] = {"name": "Default"}
+    monkeypatch.setattr(Cloud, "connect", classmethod(lambda cls, *a, **k: cloud))
+    monkeypatch.setattr(engine, "instantiate_drivers", fake_drivers)
+    base = write(
+        tmp_path / "base",
+        "vars:\n  who: {type: string}\nprojects:\n  - name: ${var.who}\n    description: b\n",
+    )
+    env = write(tmp_path / "prod", "projects:\n  - name: ${var.who}\n    description: prod\n")
+    saved = tmp_path / "plan.json"
+    assert main(["plan", base, "--env", env, "--var", "who=acme", "--out", str(saved)]) == 0
+    assert main(["apply", str(saved)]) == EXIT_OK
+    projects = [(p["name"], p.get("description")) for p in cloud.store["projects"].values()]
+    assert projects == [("acme", "prod")]
