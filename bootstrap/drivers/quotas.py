@@ -117,7 +117,9 @@ class QuotaDriver(Driver):
         if observed is None:
             # The project is created by this plan: its quotas are set right after it.
             fields = [
-                FieldDiff(f"{s}.{k}", None, v) for s, keys in target.items() for k, v in keys.items()
+                FieldDiff(f"{s}.{k}", None, v)
+                for s, keys in target.items()
+                for k, v in keys.items()
             ]
             args = {"project_id": resolver.id(resource.spec["project"].address), **target}
             return Change(
@@ -176,9 +178,8 @@ class QuotaDriver(Driver):
         if "network" in used:
             net = cloud.network
             defaults = _ints(_raise_for(net.get(f"/quotas/{any_pid}/default"), "quotas")["quota"])
-            listed = {
-                q["project_id"]: _ints(q) for q in _raise_for(net.get("/quotas"), "quotas")["quotas"]
-            }
+            every = _raise_for(net.get("/quotas"), "quotas")["quotas"]
+            listed = {q["project_id"]: _ints(q) for q in every}
             for pid, fields in out.items():
                 fields["network"] = {**defaults, **listed.get(pid, {})}
                 fields["defaults"]["network"] = defaults
