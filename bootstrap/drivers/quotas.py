@@ -231,4 +231,3 @@ class QuotaDriver(Driver):
             body = {"quota_set": values["volume"]}
             block = cloud.sdk.block_storage
             _raise_for(block.put(f"/os-quota-sets/{project_id}", json=body), "quotas")
-

@@ -142,9 +142,8 @@ def test_server_groups_lifecycle(tmp_path, unique_name, groups_cleanup):
 def test_server_group_no_op_plan_costs_one_list(tmp_path, unique_name, groups_cleanup):
     """The servers' group membership is one more list call, not one per server."""
     n = unique_name
-    text = (
-        "projects: [{name: admin}]\nserver_groups:\n"
-        + "".join(f"  - {{name: {n}g{i}, project: admin, policy: affinity}}\n" for i in range(3))
+    text = "projects: [{name: admin}]\nserver_groups:\n" + "".join(
+        f"  - {{name: {n}g{i}, project: admin, policy: affinity}}\n" for i in range(3)
     )
     path = write_manifest(tmp_path, text)
     ok(apply(path))
