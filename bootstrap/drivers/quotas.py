@@ -137,7 +137,7 @@ class QuotaDriver(Driver):
             live = observed.fields.get(s) or {}
             for k, want in keys.items():
                 have = self._known(address, live, s, k)
-                if have != want and f"{s}.{k}" not in ignored and s not in ignored:
+                if have != want and s not in ignored:
                     diffs.append(FieldDiff(f"{s}.{k}", have, want))
                     patch.setdefault(s, {})[k] = want
         if not diffs:
