@@ -11,6 +11,7 @@ file is a plan error -> state: absent deletes both -> absent again writes nothin
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 import secrets
@@ -87,6 +88,11 @@ application_credentials:
   - name: {n}mine
     project: admin
     description: the tool's own
+    roles: [reader]
+    expires_at: "2031-06-01T12:00:00+02:00"
+    access_rules:
+      - {service: identity, method: GET, path: "/v3/users/*"}
+      - {service: compute, method: GET, path: /v2.1/servers}
     secret_file: secrets/mine
   - name: {n}theirs
     user: {n}bob
@@ -114,7 +120,10 @@ def test_application_credentials_lifecycle(tmp_path, n, cleanup):
         a for a in ks.application_credentials.list(user=cloud.user_id) if a.name == f"{n}mine"
     ]
     (live_theirs,) = ks.application_credentials.list(user=bob.id)
-    assert sorted(r["name"] for r in live_theirs.roles) >= ["member"]
+    assert "member" in {r["name"] for r in live_theirs.roles}
+    assert [r["name"] for r in live_mine.roles] == ["reader"]
+    assert live_mine.expires_at.startswith("2031-06-01T10:00:00")
+    assert sorted(r["path"] for r in live_mine.access_rules) == ["/v2.1/servers", "/v3/users/*"]
     for file, live in (("mine", live_mine), ("theirs", live_theirs)):
         secret_path = tmp_path / "secrets" / file
         assert stat.S_IMODE(os.stat(secret_path).st_mode) == 0o600
@@ -127,7 +136,17 @@ def test_application_credentials_lifecycle(tmp_path, n, cleanup):
     # Out of band: the own credential deleted and made again by hand, another description.
     old_secret = (tmp_path / "secrets" / "mine").read_text().strip()
     ks.application_credentials.delete(live_mine.id, user=cloud.user_id)
-    ks.application_credentials.create(f"{n}mine", user=cloud.user_id, description="by hand")
+    ks.application_credentials.create(
+        f"{n}mine",
+        user=cloud.user_id,
+        description="by hand",
+        roles=[{"name": "reader"}],
+        expires_at=datetime.datetime(2031, 6, 1, 10, 0, 0),
+        access_rules=[
+            {"service": "compute", "method": "GET", "path": "/v2.1/servers"},
+            {"service": "identity", "method": "GET", "path": "/v3/users/*"},
+        ],
+    )
     assert changes(plan(path)) == {mine: ("replace", ["description"], True)}
     held = apply(path)
     assert held.writes == 0 and [str(r.address) for r in held.result.held] == [mine]
