@@ -169,8 +169,10 @@ def test_the_kind_order_is_the_manifest_order():
     assert kinds() == (
         "domains",
         "projects",
+        "quotas",
         "roles",
         "users",
+        "application_credentials",
         "groups",
         "role_assignments",
         "regions",
@@ -179,6 +181,7 @@ def test_the_kind_order_is_the_manifest_order():
         "images",
         "flavors",
         "keypairs",
+        "server_groups",
         "security_groups",
         "networks",
         "subnets",
