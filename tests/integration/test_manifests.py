@@ -209,6 +209,10 @@ groups:
   - for_each: ${var.teams}
     name: ${var.prefix}${each.key}-members
     state: absent
+quotas:
+  - for_each: ${var.teams}
+    project: ${var.prefix}${each.key}
+    state: absent
 role_assignments:
   - for_each: ${var.teams}
     role: member
@@ -256,6 +260,9 @@ def test_teams_manifest_staging_converges_and_is_decommissioned(tmp_path):
         keystone = connect().keystone  # read back with the Python client, not the tool
         alpha = keystone.projects.find(name=f"{prefix}alpha")
         assert alpha.description == "Payments (staging)"
+        # Each team's quota from its entry in the teams map, read with novaclient.
+        charlie = keystone.projects.find(name=f"{prefix}charlie")
+        assert connect().nova.quotas.get(charlie.id).instances == 40
         playground = keystone.projects.find(name=f"{prefix}playground")
         # The environment's fields over the base's: its description, its tags.
         assert playground.description == "Scratch space for every team (wiped on Mondays)"
@@ -267,6 +274,7 @@ def test_teams_manifest_staging_converges_and_is_decommissioned(tmp_path):
         assert changes[f"projects.{prefix}delta"] == "create"
         assert changes[f"projects.{prefix}playground"] == "delete"
         assert f"projects.{prefix}charlie" not in changes  # not declared: left alone
+        assert changes[f"quotas.{prefix}alpha"] == "update"  # prod's 50 instances
     finally:
         removed = apply(base, options=gone)
         assert removed.result is None or removed.result.ok, [

@@ -401,7 +401,7 @@ def test_the_teams_example_validates_offline_in_each_environment(environment):
 
 
 def test_fifty_teams_fit_on_one_screen(tmp_path):
-    teams = "\n".join(f"      team-{i:02}: {{}}" for i in range(50))
+    teams = "\n".join(f"      team-{i:02}: {{instances: {i + 1}}}" for i in range(50))
     text = f"""
 vars:
   teams:
@@ -420,12 +420,17 @@ role_assignments:
     role: member
     group: ${{each.key}}-members
     project: ${{each.key}}
+quotas:
+  - for_each: ${{var.teams}}
+    project: ${{each.key}}
+    compute: {{instances: "${{each.value.instances}}"}}
 """
     template = text.split("roles:")[1]
-    assert len(template.strip().splitlines()) <= 15
+    assert len(template.strip().splitlines()) <= 20
     m, diags = load(write(tmp_path, text))
     assert diags == [], errors(diags)
-    assert len(m) == 1 + 50 * 3
+    assert len(m) == 1 + 50 * 4
+    assert spec(m, "quotas", "team-41")["compute"] == {"instances": 42}
 
 
 # --- secrets offline ---------------------------------------------------------------------
