@@ -328,11 +328,16 @@ def export(
     result = ex.build(observed, drivers, scope, default_id, stack)
     result.requests = cloud.counter.total - start_requests
     result.read_seconds = time.monotonic() - t0
-    result.warnings += verify_export(result, drivers, observed)
+    result.warnings += verify_export(result, drivers, observed, stack)
     return result
 
 
-def verify_export(result: Any, drivers: dict[str, Driver], observed: dict[str, list[Observed]]):
+def verify_export(
+    result: Any,
+    drivers: dict[str, Driver],
+    observed: dict[str, list[Observed]],
+    stack: str | None = None,
+) -> list[str]:
     """Plan the export against the facts it was made from (no I/O): its changes, as
     warnings. Secrets get stand-in values: they are set only on create."""
     import os
@@ -352,10 +357,10 @@ def verify_export(result: Any, drivers: dict[str, Driver], observed: dict[str, l
     errors = [d.format().replace(path, "the export") for d in diagnostics if d.is_error]
     if errors:
         return ["the export does not load as a manifest: " + "; ".join(errors[:5])]
-    the_plan, _ = make_plan(manifest, g, drivers, observed, builtin_ids(observed))
+    the_plan, _ = make_plan(manifest, g, drivers, observed, builtin_ids(observed), stack=stack)
     changed = [c for c in the_plan.changes if c.is_change]
     return [
         f"planning the export would change {c.address} ({c.action.value}: "
         f"{', '.join(d.field for d in c.fields) or c.reason})"
         for c in changed
-    ] + [d.format() for d in the_plan.diagnostics if d.is_error]
+    ] + [d.format().replace(path, "the export") for d in the_plan.diagnostics if d.is_error]

@@ -103,6 +103,16 @@ class Names:
             return None if any(v is None for v in out) else sorted(out)
         return self.link(kind, value)
 
+    def named(self, kind: str, name: Any, project_id: Any = None) -> Link | None:
+        """A reference to what a live field names by name (Nova's flavor, keypair,
+        networks): the one of that name, in `project_id` when there are several."""
+        found = [o for o in self.by_id.get(kind, {}).values() if o.fields.get("name") == name]
+        if len(found) > 1:
+            found = [o for o in found if o.fields.get("project_id") in (project_id, None)]
+        if len(found) > 1:
+            found = [o for o in found if Link(kind, o.id) in self.selected]
+        return self.link(kind, found[0].id) if len(found) == 1 else None
+
     def secret(self, variable: str, what: str) -> dict[str, str]:
         name = re.sub(r"[^A-Z0-9]+", "_", variable.upper()).strip("_")
         self.env[name] = what
@@ -120,7 +130,7 @@ def key_spec(driver: Driver, obs: Observed, names: Names) -> dict[str, Any] | No
             if value is not None:
                 spec[f] = value
             continue
-        live = obs.fields.get(f + "_id")
+        live = obs.fields.get(f + "_id", obs.fields.get(f))
         if live is None or (f == "domain" and live == names.default_domain_id):
             continue
         ref = names.link(target, live)
