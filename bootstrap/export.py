@@ -218,20 +218,25 @@ def select(
                 for o in observed.get(k, [])
                 if Link(k, o.id) not in chosen and _tied(drivers[k], o, ids)
             }
-            # An assignment in scope brings its user or group along.
-            more |= {
-                Link(kind, str(o.fields[f]))
-                for o in observed.get("role_assignments", [])
-                if Link("role_assignments", o.id) in chosen
-                for f, kind in (("user_id", "users"), ("group_id", "groups"))
-                if o.fields.get(f) and Link(kind, str(o.fields[f])) not in chosen
-            }
+            more |= _actors(observed.get("role_assignments", []), chosen)
             if not more:
                 break
             chosen |= more
     if scope.kinds:
         chosen = {link for link in chosen if link.kind in scope.kinds}
     return {link for link in chosen if link.kind in exportable}
+
+
+def _actors(assignments: list[Observed], chosen: set[Link]) -> set[Link]:
+    """Users and groups whose every role assignment is in scope (a team's own); one that
+    also has roles elsewhere (the operators' admin) is referred to, as a lookup."""
+    grants: dict[Link, list[bool]] = {}
+    for o in assignments:
+        for f, kind in (("user_id", "users"), ("group_id", "groups")):
+            if o.fields.get(f):
+                actor = Link(kind, str(o.fields[f]))
+                grants.setdefault(actor, []).append(Link("role_assignments", o.id) in chosen)
+    return {a for a, inside in grants.items() if all(inside) and a not in chosen}
 
 
 def _tied(driver: Driver, obs: Observed, ids: set[tuple[str, str]]) -> bool:

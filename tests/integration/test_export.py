@@ -154,7 +154,8 @@ def test_export_of_what_the_tool_applied_plans_no_changes(tmp_path, monkeypatch)
     try:
         apply(path)
         t0 = time.monotonic()
-        result, exported = export_to(tmp_path, Scope(projects=(f"{p}proj",)), monkeypatch, f"{p}stack")
+        scope = Scope(projects=(f"{p}proj",))
+        result, exported = export_to(tmp_path, scope, monkeypatch, f"{p}stack")
         took = time.monotonic() - t0
         doc = yaml.safe_load(Path(exported).read_text())
         print(Path(exported).read_text(), result.requests, f"{took:.1f}s", result.warnings)
@@ -163,6 +164,9 @@ def test_export_of_what_the_tool_applied_plans_no_changes(tmp_path, monkeypatch)
         # Out of the scope, referenced: lookups; inside it: managed, by name.
         assert {"name": f"{p}ext", "project": "admin", "managed": False} in doc["networks"]
         assert {"name": "member", "managed": False} in doc["roles"]
+        # The admin user has roles outside the project: referred to, not exported.
+        assert {"name": "admin", "managed": False} in doc["users"]
+        assert {"name": f"{p}adminkey", "user": "admin", "managed": False} in doc["keypairs"]
         router = next(r for r in doc["routers"] if r["name"] == f"{p}router")
         assert router["external_gateway"] == {"network": f"{p}ext"}
         assert router["interfaces"] == [f"{p}sub"]
@@ -177,3 +181,74 @@ def test_export_of_what_the_tool_applied_plans_no_changes(tmp_path, monkeypatch)
         gone = tmp_path / "gone.yaml"
         gone.write_text(yaml.safe_dump(absent(yaml.safe_load(Path(path).read_text()), p)))
         apply(str(gone), allow_destroy=True)
+
+
+def test_export_of_what_the_clients_made_plans_and_applies_no_changes(
+    tmp_path, monkeypatch, admin_cloud_config
+):
+    """Made with openstacksdk, not the tool: no markers, server-side defaults as the
+    services chose them. The export plans 0 changes and applying it writes nothing."""
+    import openstack.connection
+
+    conn = openstack.connection.Connection(config=admin_cloud_config)
+    p = f"ex-{secrets.token_hex(3)}-"
+    made: list = []  # (delete function, object), deleted last made first
+    try:
+        proj = conn.identity.create_project(name=f"{p}proj", description="by hand")
+        made.append((conn.identity.delete_project, proj))
+        user = conn.identity.create_user(
+            name=f"{p}user", password=secrets.token_urlsafe(12), default_project_id=proj.id
+        )
+        made.append((conn.identity.delete_user, user))
+        group = conn.identity.create_group(name=f"{p}grp")
+        made.append((conn.identity.delete_group, group))
+        conn.identity.add_user_to_group(user, group)
+        member = conn.identity.find_role("member")
+        conn.identity.assign_project_role_to_user(proj, user, member)
+        conn.identity.assign_project_role_to_group(proj, group, member)
+        flavor = conn.compute.create_flavor(
+            name=f"{p}flavor", vcpus=1, ram=64, disk=0, is_public=False
+        )
+        made.append((conn.compute.delete_flavor, flavor))
+        conn.compute.flavor_add_tenant_access(flavor, proj.id)
+        net = conn.network.create_network(name=f"{p}net", project_id=proj.id)
+        made.append((conn.network.delete_network, net))
+        sub = conn.network.create_subnet(
+            name=f"{p}sub", network_id=net.id, project_id=proj.id, ip_version=4,
+            cidr="10.78.0.0/24",
+        )
+        made.append((conn.network.delete_subnet, sub))
+        router = conn.network.create_router(name=f"{p}router", project_id=proj.id)
+        made.append((conn.network.delete_router, router))
+        conn.network.add_interface_to_router(router, subnet_id=sub.id)
+        made.append((lambda r: conn.network.remove_interface_from_router(r, subnet_id=sub.id),
+                     router))
+        sg = conn.network.create_security_group(name=f"{p}sg", project_id=proj.id)
+        made.append((conn.network.delete_security_group, sg))
+        conn.network.create_security_group_rule(
+            security_group_id=sg.id, direction="ingress", protocol="tcp",
+            port_range_min=80, port_range_max=80, remote_ip_prefix="0.0.0.0/0",
+        )
+        conn.network.create_security_group_rule(
+            security_group_id=sg.id, direction="ingress", remote_group_id=sg.id,
+        )
+
+        result, exported = export_to(tmp_path, Scope(projects=(f"{p}proj",)), monkeypatch)
+        text = Path(exported).read_text()
+        print(text, result.requests, result.warnings)
+        assert result.warnings == []
+        doc = yaml.safe_load(text)
+        assert [g["members"] for g in doc["groups"]] == [[f"{p}user"]]
+        assert next(f for f in doc["flavors"])["access"] == [f"{p}proj"]
+        # Neutron's own egress rules are not written; the group's own rule is by name.
+        rules = next(g for g in doc["security_groups"] if g["name"] == f"{p}sg")["rules"]
+        assert {"remote_group": f"{p}sg"} in rules and len(rules) == 2
+        assert {str(c.address) for c in plan(exported).changes if c.is_change} == set()
+        run = apply(exported)
+        assert run.actions() == {} and run.writes == 0
+    finally:
+        for delete, obj in reversed(made):
+            try:
+                delete(obj)
+            except Exception as exc:  # noqa: BLE001 - clean up the rest, then say so
+                print(f"cleanup: {exc}")
