@@ -262,6 +262,8 @@ def build(
     names.selected = select(observed, drivers, scope)
     entries: dict[Link, dict[str, Any]] = {}
     for link in sorted(names.selected):
+        if _default_domain(link, names):
+            continue  # built in: never declared
         obs = names.get(link.kind, link.id)
         spec = drivers[link.kind].export(obs, names) if obs is not None else None
         if spec is not None:

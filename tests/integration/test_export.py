@@ -220,8 +220,8 @@ def test_export_of_what_the_clients_made_plans_and_applies_no_changes(
         made.append((conn.network.delete_subnet, sub))
         router = conn.network.create_router(name=f"{p}router", project_id=proj.id)
         made.append((conn.network.delete_router, router))
-        conn.network.add_interface_to_router(router, subnet_id=sub.id)
-        made.append((lambda r: conn.network.remove_interface_from_router(r, subnet_id=sub.id),
+        conn.network.add_interface_to_router(router, subnet=sub.id)
+        made.append((lambda r: conn.network.remove_interface_from_router(r, subnet=sub.id),
                      router))
         sg = conn.network.create_security_group(name=f"{p}sg", project_id=proj.id)
         made.append((conn.network.delete_security_group, sg))
