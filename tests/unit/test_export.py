@@ -268,3 +268,28 @@ def test_a_domain_scope_exports_the_domain_and_what_is_in_it(drivers):
     # The Default domain's acme is not in the export: the bare name is unambiguous.
     assert doc["networks"] == [{"name": "p-net", "project": "acme"}]
     assert engine.verify_export(result, drivers, observed) == []
+
+
+def test_cli_writes_the_manifest_and_names_what_it_needs_on_stderr(
+    tmp_path, capsys, monkeypatch, drivers
+):
+    from bootstrap import cli
+    from bootstrap.cloud import Cloud
+
+    seen = {}
+
+    def fake_export(cloud, scope, stack=None):
+        seen["scope"], seen["stack"] = scope, stack
+        return export(cloud_facts, drivers, projects=scope.projects, stack=stack)
+
+    cloud_facts = cloud()
+    monkeypatch.setattr(Cloud, "connect", classmethod(lambda cls, *a, **k: object()))
+    monkeypatch.setattr(engine, "export", fake_export)
+    out = tmp_path / "acme.yaml"
+    code = cli.main(["export", "--project", "acme", "--stack", "acme", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert seen == {"scope": Scope(projects=("acme",)), "stack": "acme"}
+    assert yaml.safe_load(out.read_text())["stack"] == "acme"
+    assert "PASSWORD_ALICE" in err and "networks.admin/public" in err
+    assert "Not exported (no export support): endpoints" in err
