@@ -280,8 +280,12 @@ def build(
             break
         for link in todo:
             obs = names.get(link.kind, link.id)
-            spec = key_spec(drivers[link.kind], obs, names) if obs is not None else None
-            lookups[link] = {**(spec or {"name": link.id}), "managed": False}
+            driver = drivers[link.kind]
+            spec = key_spec(driver, obs, names) if obs is not None else None
+            more = {
+                f: obs.fields[f] for f in driver.export_lookup_fields if obs and f in obs.fields
+            }
+            lookups[link] = {**(spec or {"name": link.id}), **more, "managed": False}
     keys = _keys(drivers, {**entries, **lookups}, names)
     document: dict[str, Any] = {"version": 1}
     if stack:

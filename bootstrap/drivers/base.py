@@ -474,6 +474,8 @@ class Driver:
     export_fields: ClassVar[dict[str, Any] | None] = None
     # Observed field -> kind: in an export's scope when it names a resource in scope.
     export_scope: ClassVar[dict[str, str]] = {"project_id": "projects", "domain_id": "domains"}
+    # Observed fields a `managed: false` lookup of the kind must carry besides its key.
+    export_lookup_fields: ClassVar[tuple[str, ...]] = ()
 
     def export(self, observed: Observed, names: Any) -> dict[str, Any] | None:
         """The manifest entry of a live resource, references as `export.Link`s."""

@@ -60,6 +60,7 @@ class KeypairDriver(Driver):
     create_before_destroy_impossible = "keypair names are unique per user"
     export_fields = {"public_key": ALWAYS, "type": "ssh"}
     export_scope = {"user_id": "users"}
+    export_lookup_fields = ("public_key",)  # a keypair is declared with its key
 
     def export_reads(self, selected, names):
         # Another user's keypairs are listed only for users a manifest names.

@@ -166,7 +166,9 @@ def test_export_of_what_the_tool_applied_plans_no_changes(tmp_path, monkeypatch)
         assert {"name": "member", "managed": False} in doc["roles"]
         # The admin user has roles outside the project: referred to, not exported.
         assert {"name": "admin", "managed": False} in doc["users"]
-        assert {"name": f"{p}adminkey", "user": "admin", "managed": False} in doc["keypairs"]
+        key = (FILES / "id_ed25519.pub").read_text().strip()
+        assert {"name": f"{p}adminkey", "user": "admin", "public_key": key,
+                "managed": False} in doc["keypairs"]
         router = next(r for r in doc["routers"] if r["name"] == f"{p}router")
         assert router["external_gateway"] == {"network": f"{p}ext"}
         assert router["interfaces"] == [f"{p}sub"]

@@ -293,3 +293,41 @@ def test_cli_writes_the_manifest_and_names_what_it_needs_on_stderr(
     assert yaml.safe_load(out.read_text())["stack"] == "acme"
     assert "PASSWORD_ALICE" in err and "networks.admin/public" in err
     assert "Not exported (no export support): endpoints" in err
+
+
+def test_a_server_refers_by_name_and_another_users_keypair_is_a_lookup(drivers):
+    from bootstrap.drivers._nova import HIDDEN
+
+    observed = cloud()
+    observed["users"].append(
+        Observed(uid(12), {"name": "admin", "domain_id": DEFAULT, "email": None,
+                           "description": "", "enabled": True, "default_project": None}))
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINmwEOuXuyQMrhsB1ni5KMxP/LhDZdBjN6UYsA4fJX74"
+    observed["keypairs"] = [Observed(f"{uid(12)}/k", {"name": "k", "user_id": uid(12),
+                                                      "own": True, "type": "ssh",
+                                                      "public_key": key})]
+    observed["flavors"] = [Observed("1", {"name": "m1.tiny", "id": "1", "vcpus": 1, "ram": 512,
+                                          "disk": 1, "ephemeral": 0, "swap": 0,
+                                          "is_public": True, "description": "",
+                                          "extra_specs": {}})]
+    observed["servers"] = [Observed(uid(80), {
+        "name": "web", "project_id": uid(2), "status": "ACTIVE", "image": None,
+        "flavor": "m1.tiny", "keypair": "k",
+        "networks": [{"network": "app", "fixed_ips": ["10.0.0.5"]}],
+        "security_groups": ["default"], "metadata": {}, "availability_zone": "nova",
+        "config_drive": False, "user_data": HIDDEN, "addresses": ["10.0.0.5"]})]
+    observed["security_groups"] = [Observed(uid(81), {
+        "name": "default", "project_id": uid(2), "description": "Default security group",
+        "stateful": True, "rules": []})]
+    result = export(observed, drivers, projects=("acme",))
+    doc = result.document
+    assert by_name(doc, "servers", "web") == {
+        "name": "web", "project": "acme", "flavor": "m1.tiny", "keypair": "k",
+        "networks": [{"network": "app"}], "security_groups": ["default"],
+    }
+    assert doc["keypairs"] == [
+        {"name": "k", "user": "admin", "public_key": key, "managed": False}
+    ]
+    assert {"name": "m1.tiny", "managed": False} in doc["flavors"]
+    assert {"name": "default", "project": "acme", "managed": False} in doc["security_groups"]
+    assert engine.verify_export(result, drivers, observed) == []
