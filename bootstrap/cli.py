@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bootstrap",
         description="Make an OpenStack cloud look exactly like a YAML manifest says.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("validate", help="check manifests offline (schema, references, graph)")
@@ -59,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             help="take over declared resources another stack marked (re-marks them)",
         )
+        p.add_argument(
+            "--target",
+            action="append",
+            default=[],
+            metavar="ADDRESS",
+            help="plan only this resource and what it depends on (repeatable, globs: "
+            "'servers.acme/*'); the plan lists what was pulled in and why",
+        )
         p.add_argument("-v", "--verbose", action="store_true", help="log API retries")
         add_destroy_gate(p)
         _add_retry_options(p)
@@ -76,7 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log API retries")
     _add_retry_options(p)
     plan_p, apply_p = sub.choices["plan"], sub.choices["apply"]
-    plan_p.add_argument("--format", choices=("text", "json"), default="text")
+    plan_p.add_argument(
+        "--format",
+        choices=("text", "json", "markdown"),
+        default="text",
+        help="json: schemas/plan.schema.json; markdown: a merge-request comment",
+    )
     plan_p.add_argument(
         "--detailed-exitcode",
         action="store_true",
@@ -90,9 +104,25 @@ def build_parser() -> argparse.ArgumentParser:
     plan_p.add_argument("--out", metavar="PLAN.json", help="save the plan for `apply PLAN.json`")
     apply_p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     apply_p.add_argument(
+        "--summary-json",
+        metavar="FILE",
+        help="write counts, durations, failures and the exit code there, whatever the "
+        "outcome (schemas/summary.schema.json)",
+    )
+    apply_p.add_argument(
         "--parallelism", type=int, default=8, metavar="N", help="changes made at once (8)"
     )
     return parser
+
+
+def package_version() -> str:
+    """The installed distribution's version (what pip installed), not a copy in code."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("openstack-bootstrap")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def add_destroy_gate(p: argparse.ArgumentParser) -> None:
@@ -211,12 +241,13 @@ def _plan_from_args(
     prune: bool,
     stack: str | None = None,
     adopt: bool = False,
+    target: list[str] | None = None,
 ):
     from bootstrap import engine
     from bootstrap.cloud import Cloud
     from bootstrap.retry import RetryPolicy
 
-    loaded = engine.load(paths)
+    loaded = engine.target(engine.load(paths), target or [], prune)  # before connecting
     stack = engine.stack_of(loaded, stack, prune)  # refused before connecting
     cloud = Cloud.connect(args.cloud, retry=RetryPolicy(budget=args.retry_budget))
     plan, resolver = engine.plan(cloud, loaded, prune=prune, stack=stack, adopt=adopt)
@@ -240,13 +271,15 @@ def _report_error(exc: BaseException, secrets: list | None = None) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from bootstrap.errors import BootstrapError
+    from bootstrap.model import mask_secrets
+    from bootstrap.render_markdown import plan_markdown
     from bootstrap.render_plan import plan_json, print_plan
 
     _setup_logging(args.verbose)
     secrets: list = []
     try:
         loaded, _cloud, plan, _ = _plan_from_args(
-            args, args.paths, args.prune, args.stack, args.adopt
+            args, args.paths, args.prune, args.stack, args.adopt, args.target
         )
         secrets = loaded.manifest.secrets()
     except BootstrapError as exc:
@@ -260,6 +293,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
             json.dump(doc, fh, indent=2)
     if args.format == "json":
         print(plan_json(plan, loaded.manifest.files))
+    elif args.format == "markdown":
+        print(mask_secrets(plan_markdown(plan), secrets), end="")
     else:
         print_plan(_console(), plan)
         if args.out:
@@ -324,6 +359,37 @@ def _refuse_unattended(args: argparse.Namespace, saved: dict | None) -> None:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    """Apply, then (with --summary-json) record the run, whatever its outcome."""
+    from bootstrap.model import mask_secrets
+    from bootstrap.render_summary import RunRecord, summary_document, write_summary
+
+    record = RunRecord()
+    secrets: list = []
+
+    def finish(code: int) -> int:
+        if args.summary_json:
+            mask = lambda text: mask_secrets(text, secrets)  # noqa: E731
+            doc = summary_document(record, code, package_version(), mask)
+            write_summary(args.summary_json, doc)
+        return code
+
+    try:
+        code = _apply(args, record, secrets)
+    except KeyboardInterrupt:
+        record.error = "interrupted before the first write: nothing was changed"
+        finish(EXIT_INTERRUPTED)
+        raise
+    except Exception as exc:  # a bug or an OSError: Python exits 1 with the traceback
+        record.error = f"{type(exc).__name__}: {exc}"
+        finish(EXIT_ERROR)
+        raise
+    if record.result is not None and record.result.interrupted:
+        finish(EXIT_INTERRUPTED)
+        _exit_interrupted()
+    return finish(code)
+
+
+def _apply(args: argparse.Namespace, record, secrets: list) -> int:
     import time
 
     from bootstrap import engine
@@ -335,16 +401,23 @@ def cmd_apply(args: argparse.Namespace) -> int:
     out = _console()
     saved = None
     paths, prune, stack, adopt = args.paths, args.prune, args.stack, args.adopt
+    target = args.target
     if len(paths) == 1 and paths[0].endswith(".json"):
         with open(paths[0], encoding="utf-8") as fh:
             saved = json.load(fh)
         paths, prune = saved.get("manifest_files") or [], bool(saved.get("prune"))
         stack, adopt = saved.get("stack"), bool(saved.get("adopt"))
-    secrets: list = []
+        # A saved targeted plan is checked against a fresh plan of the same targets.
+        target = (saved.get("targets") or {}).get("requested") or []
+    record.manifest_files = list(paths)
     try:
         _refuse_unattended(args, saved)
-        loaded, cloud, plan, resolver = _plan_from_args(args, paths, prune, stack, adopt)
-        secrets = loaded.manifest.secrets()
+        loaded, cloud, plan, resolver = _plan_from_args(
+            args, paths, prune, stack, adopt, target
+        )
+        secrets.extend(loaded.manifest.secrets())
+        record.plan = plan
+        record.phase("plan")
         if saved is not None:
             engine.check_saved_plan(saved, plan)
         # Every check before the plan is shown and the question asked, so that the plan
@@ -362,20 +435,25 @@ def cmd_apply(args: argparse.Namespace) -> int:
             if input("Apply these changes? [y/N] ").strip().lower() not in ("y", "yes"):
                 out.print("Nothing changed.")
                 return EXIT_OK
+        record.phase("confirm")
         start = time.monotonic()
         before = cloud.counter.total
         result = _run_apply(out, engine, cloud, plan, resolver, args)
+        record.result = result
+        record.apply_requests = cloud.counter.total - before
+        record.phase("apply")
     except BootstrapError as exc:
+        record.error = str(exc)
         return _report_error(exc, secrets)
     print_apply_summary(
         out,
         result,
-        cloud.counter.total - before,
+        record.apply_requests,
         time.monotonic() - start,
         lambda text: mask_secrets(text, secrets),
     )
     if result.interrupted:
-        _exit_interrupted()
+        return EXIT_INTERRUPTED
     if not result.ok:
         return EXIT_ERROR
     return EXIT_CHANGES if args.detailed_exitcode and result.held else EXIT_OK

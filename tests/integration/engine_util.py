@@ -55,6 +55,8 @@ COLLECTIONS = {
     "security-groups": "security_groups",
     "security-group-rules": "security_groups",
     "floatingips": "floating_ips",
+    "os-server-groups": "server_groups",
+    "application_credentials": "application_credentials",
 }
 
 

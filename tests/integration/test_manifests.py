@@ -143,3 +143,53 @@ def test_kolla_init_runonce(tmp_path, image_server):
                 provider["network_type"] = "geneve"
 
     converge_then_remove(*copy_manifest(tmp_path, "kolla-init-runonce.yaml", local))
+
+
+def test_project_vending(tmp_path, monkeypatch):
+    """The project vending example, its names given a per-run prefix (the example names
+    one team; runs on a shared cloud must not collide). Its quotas are checked through
+    novaclient and Neutron's API: only the listed keys moved from the defaults."""
+    import secrets
+
+    from tests.integration.engine_util import connect
+
+    prefix = f"ck-{secrets.token_hex(3)}-"
+    monkeypatch.setenv("TEAM_A_ADMIN_PASSWORD", "team-A-Secret-1")
+
+    def isolate(value):
+        if isinstance(value, str) and value.startswith("team-a"):
+            return prefix + value
+        if isinstance(value, dict):
+            return {k: isolate(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [isolate(v) for v in value]
+        return value
+
+    def edit(doc):
+        doc.update(isolate(doc))
+
+    path, gone = copy_manifest(tmp_path, "project-vending.yaml", edit)
+    apply(gone)
+    try:
+        first = apply(path)
+        assert first.result is not None and first.result.ok, [
+            str(r.error) for r in first.result.failed
+        ]
+        assert_converged(path)
+        cloud = connect()
+        (project,) = [p for p in cloud.keystone.projects.list() if p.name == f"{prefix}team-a"]
+        compute = cloud.nova.quotas.get(project.id).to_dict()
+        defaults = cloud.nova.quotas.defaults(project.id).to_dict()
+        assert (compute["instances"], compute["cores"], compute["ram"]) == (20, 40, 81920)
+        assert compute["key_pairs"] == defaults["key_pairs"]  # not listed: untouched
+        network = cloud.network.get(f"/quotas/{project.id}").json()["quota"]
+        assert (network["router"], network["security_group_rule"]) == (2, 200)
+        groups = cloud.nova.server_groups.list(all_projects=True)
+        assert [g.policy for g in groups if g.name == f"{prefix}team-a-spread"] == [
+            "soft-anti-affinity"
+        ]
+    finally:
+        removed = apply(gone)
+        assert removed.result is None or removed.result.ok, [
+            str(r.error) for r in removed.result.failed
+        ]
