@@ -79,6 +79,19 @@ def build_parser() -> argparse.ArgumentParser:
         add_input_options(p)
         add_destroy_gate(p)
         _add_retry_options(p)
+    p = sub.add_parser("export", help="write a manifest of what the cloud has (by name)")
+    p.add_argument("--cloud", help="cloud name in clouds.yaml (default: $OS_CLOUD)")
+    p.add_argument("--project", action="append", default=[], metavar="NAME",
+                   help="export this project and what lives in it (repeatable)")
+    p.add_argument("--domain", action="append", default=[], metavar="NAME",
+                   help="export this domain and what is in it; with --project: the "
+                   "projects' domain (repeatable)")
+    p.add_argument("--kind", action="append", default=[], metavar="KIND",
+                   help="export only these kinds; others referenced become lookups (repeatable)")
+    p.add_argument("--stack", metavar="NAME", help="write `stack: NAME` into the manifest")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log API retries")
+    _add_retry_options(p)
     plan_p, apply_p = sub.choices["plan"], sub.choices["apply"]
     plan_p.add_argument(
         "--format",
@@ -342,6 +355,50 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """The manifest on stdout (or -o FILE); what it needs and left out on stderr."""
+    from bootstrap import engine
+    from bootstrap.cloud import Cloud
+    from bootstrap.errors import BootstrapError
+    from bootstrap.export import Scope
+    from bootstrap.retry import RetryPolicy
+
+    _setup_logging(args.verbose)
+    scope = Scope(tuple(args.project), tuple(args.domain), tuple(args.kind))
+    try:
+        cloud = Cloud.connect(args.cloud, retry=RetryPolicy(budget=args.retry_budget))
+        result = engine.export(cloud, scope, args.stack)
+    except BootstrapError as exc:
+        return _report_error(exc)
+    text = result.to_yaml()
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    err = _console(stderr=True)
+    counts = {k: len(v) for k, v in result.document.items() if isinstance(v, list)}
+    written = sum(counts.values()) - len(result.lookups)
+    err.print(
+        f"Exported {written} resources and {len(result.lookups)} lookups (managed: false) "
+        f"from {result.requests} API requests in {result.read_seconds:.2f} s"
+        + (f" to {args.output}" if args.output else "") + ".",
+        markup=False,
+    )
+    if result.lookups:
+        err.print("Looked up, outside the scope: " + ", ".join(result.lookups), markup=False)
+    if result.env:
+        err.print("Set these environment variables before plan/apply (secrets):", markup=False)
+        for name, what in result.env.items():
+            err.print(f"  {name}  ({what})", markup=False)
+    if result.not_exported:
+        err.print("Not exported (no export support): " + ", ".join(result.not_exported),
+                  markup=False)
+    for w in result.warnings:
+        err.print(f"warning: {w}", markup=False)
+    return EXIT_OK
+
+
 def _refuse_unattended(args: argparse.Namespace, saved: dict | None) -> None:
     """No terminal to ask and no --yes: refuse before connecting, not after reading."""
     from bootstrap.errors import BootstrapError
@@ -518,6 +575,7 @@ COMMANDS = {
     "graph": cmd_graph,
     "plan": cmd_plan,
     "apply": cmd_apply,
+    "export": cmd_export,
 }
 
 

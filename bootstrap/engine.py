@@ -298,3 +298,85 @@ def check_saved_plan(saved: dict[str, Any], fresh: Plan) -> None:
             + (f" and {len(differing) - 10} more" if len(differing) > 10 else "")
             + ". Run plan again."
         )
+
+
+def export(
+    cloud: Cloud,
+    scope: Any,
+    stack: str | None = None,
+    drivers: dict[str, Driver] | None = None,
+) -> Any:
+    """Read what plan reads, then write it as a manifest (bootstrap/export.py).
+
+    The lists first; then, for the kinds whose `read_all` reads more only for what a
+    manifest names (members, flavor access, other users' keypairs), those kinds again
+    with the drivers' stand-ins. The result is planned offline against the same facts:
+    anything but 0 changes is reported as a warning (the round trip is the check).
+    """
+    from bootstrap import export as ex
+
+    if stack is not None and not valid_stack(stack):
+        raise PlanError(f"invalid stack name {stack!r}: it must match {STACK_PATTERN}")
+    drivers = drivers or instantiate_drivers()
+    unknown = sorted(set(scope.kinds) - set(drivers))
+    if unknown:
+        raise ex.ExportError(f"unknown kind(s): {', '.join(unknown)}; kinds: {', '.join(drivers)}")
+    start_requests = cloud.counter.total
+    t0 = time.monotonic()
+    cloud.authenticate()
+    kinds = [k for k, d in drivers.items() if d.export_fields is not None or k in ex.NAME_KINDS]
+    observed = read_state(cloud, Manifest(), drivers, kinds)
+    default_id = builtin_ids(observed)[Address("domains", (DEFAULT_DOMAIN,))]
+    names = ex.Names(observed, default_id)
+    selected: dict[str, list[Observed]] = {}
+    for link in ex.select(observed, drivers, scope):
+        obs = names.get(link.kind, link.id)
+        if obs is not None:
+            selected.setdefault(link.kind, []).append(obs)
+    stand_ins = Manifest()
+    for kind in kinds:
+        for i, r in enumerate(drivers[kind].export_reads(selected, names)):
+            stand_ins.resources[Address(kind, (str(i),))] = r
+    if len(stand_ins):
+        observed.update(
+            read_state(cloud, stand_ins, drivers, sorted({r.kind for r in stand_ins}))
+        )
+    result = ex.build(observed, drivers, scope, default_id, stack)
+    result.requests = cloud.counter.total - start_requests
+    result.read_seconds = time.monotonic() - t0
+    result.warnings += verify_export(result, drivers, observed, stack)
+    return result
+
+
+def verify_export(
+    result: Any,
+    drivers: dict[str, Driver],
+    observed: dict[str, list[Observed]],
+    stack: str | None = None,
+) -> list[str]:
+    """Plan the export against the facts it was made from (no I/O): its changes, as
+    warnings. Secrets get stand-in values: they are set only on create."""
+    import os
+    import tempfile
+
+    from bootstrap import graph as graph_mod
+    from bootstrap import manifest as manifest_mod
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "export.yaml")
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(result.to_yaml())
+        manifest, diagnostics = manifest_mod.load([path], {v: "-" for v in result.env})
+    if manifest is not None:
+        g, more = graph_mod.build(manifest)
+        diagnostics += more
+    errors = [d.format().replace(path, "the export") for d in diagnostics if d.is_error]
+    if errors:
+        return ["the export does not load as a manifest: " + "; ".join(errors[:5])]
+    the_plan, _ = make_plan(manifest, g, drivers, observed, builtin_ids(observed), stack=stack)
+    changed = [c for c in the_plan.changes if c.is_change]
+    return [
+        f"planning the export would change {c.address} ({c.action.value}: "
+        f"{', '.join(d.field for d in c.fields) or c.reason})"
+        for c in changed
+    ] + [d.format().replace(path, "the export") for d in the_plan.diagnostics if d.is_error]

@@ -308,3 +308,33 @@ def decode_user_data(value: Any) -> Secret | None:
     except (binascii.Error, ValueError):
         text = str(value)
     return Secret(text, "live")
+
+
+def export_server(spec: dict[str, Any], observed: Any, names: Any) -> dict[str, Any]:
+    """A server's export entry, completed with what Nova reports by name: the flavor,
+    keypair, networks (fixed addresses left out: Neutron chose them) and security
+    groups, each a reference to the one of that name (in the server's project). The
+    availability zone (the scheduler's) and user data (not readable back) are left out."""
+    f = observed.fields
+    project = f.get("project_id")
+    where = f"servers {f.get('name')}"
+    flavor = names.named("flavors", f.get("flavor"))
+    if flavor is not None:
+        spec["flavor"] = flavor
+    if f.get("keypair"):
+        keypair = names.named("keypairs", f["keypair"])
+        if keypair is None:
+            names.warnings.append(f"{where}: keypair {f['keypair']!r} is not one listed; left out")
+        else:
+            spec["keypair"] = keypair
+    networks = [names.named("networks", p["network"], project) for p in f.get("networks") or []]
+    if None in networks:
+        names.warnings.append(f"{where}: a network is not one listed by name; networks left out")
+    elif networks:
+        spec["networks"] = [{"network": n} for n in networks]
+    groups = [names.named("security_groups", g, project) for g in f.get("security_groups") or []]
+    if None in groups:
+        names.warnings.append(f"{where}: a security group is not one listed; groups left out")
+    elif groups:
+        spec["security_groups"] = sorted(groups)
+    return spec

@@ -472,6 +472,26 @@ class Driver:
         """An address for a live resource the manifest does not list (pruning)."""
         return Address(self.kind, (str(observed.fields.get("name") or observed.id),))
 
+    # --- export (bootstrap export, see bootstrap/export.py): pure --------------------
+    # Observed fields a live resource exports -> the server-side default left out
+    # (export.ALWAYS: always written). None: the kind is not exported.
+    export_fields: ClassVar[dict[str, Any] | None] = None
+    # Observed field -> kind: in an export's scope when it names a resource in scope.
+    export_scope: ClassVar[dict[str, str]] = {"project_id": "projects", "domain_id": "domains"}
+    # Observed fields a `managed: false` lookup of the kind must carry besides its key.
+    export_lookup_fields: ClassVar[tuple[str, ...]] = ()
+
+    def export(self, observed: Observed, names: Any) -> dict[str, Any] | None:
+        """The manifest entry of a live resource, references as `export.Link`s."""
+        from bootstrap import export
+
+        return export.entry(self, observed, names)
+
+    def export_reads(self, selected: list[Observed], names: Any) -> list[Resource]:
+        """Stand-in resources that make `read_all` read what an export of `selected`
+        needs beyond the lists (a group's members); [] when the lists are enough."""
+        return []
+
     # --- runtime: I/O (each kind implements these) ------------------------------------
     def read_all(self, cloud: Cloud, resources: list[Resource]) -> list[Observed]:
         """Every live resource of this kind, with as few list calls as the API allows.

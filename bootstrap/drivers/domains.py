@@ -13,6 +13,7 @@ class DomainDriver(KeystoneDriver):
     manager = "domains"
     key_fields = ("name",)
     references = {}
+    export_fields = {"description": "", "enabled": True}
     updatable = frozenset({"description", "enabled"})
     immutable = frozenset()
     position = 10

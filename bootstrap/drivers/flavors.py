@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bootstrap.drivers.base import Driver
+from bootstrap.export import ALWAYS, stand_in
 from bootstrap.model import Address
 from bootstrap.plan import Observed
 
@@ -44,6 +45,28 @@ class FlavorDriver(Driver):
     )
     needs_admin = True
     required_for_create = frozenset({"vcpus", "ram"})
+    # The flavor id is left out: Nova makes one (a manifest may still pin it).
+    export_fields = {
+        "vcpus": ALWAYS,
+        "ram": ALWAYS,
+        "disk": 0,
+        "ephemeral": 0,
+        "swap": 0,
+        "is_public": True,
+        "description": "",
+        "extra_specs": {},
+        "access": [],
+    }
+    export_scope = {"access": "projects"}
+
+    def export_reads(self, selected, names):
+        # Which projects a private flavor is for is one GET per flavor, asked for by name;
+        # every private flavor is read, for the scope depends on it.
+        return [
+            stand_in(self.kind, o.fields["name"], access=[])
+            for o in names.by_id.get(self.kind, {}).values()
+            if not o.fields["is_public"]
+        ]
 
     @classmethod
     def check(cls, c: Checker) -> None:

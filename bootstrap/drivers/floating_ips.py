@@ -33,6 +33,7 @@ from bootstrap.drivers._neutron import (
     text,
 )
 from bootstrap.errors import CloudError, NotFound, ResourceFailed
+from bootstrap.export import ALWAYS
 from bootstrap.model import Address, Manifest, Ref, Resource
 from bootstrap.plan import Observed
 
@@ -54,6 +55,18 @@ class FloatingIPDriver(NeutronDriver):
     # Allocating a chosen address is admin-only in Neutron's default policy
     # (create_floatingip:floating_ip_address); adopting one already allocated is not.
     admin_fields = {"address": None}
+    # Only addresses attached to a server have a natural key (the server's).
+    export_fields = {"network": ALWAYS, "address": ALWAYS, "description": ""}
+
+    def export(self, observed, names):
+        server = names.get("servers", observed.fields.get("server"))
+        if server is None:
+            return None
+        spec = super().export(observed, names)
+        project = names.link("projects", observed.fields.get("project_id"))
+        if spec is None or project is None:
+            return None
+        return {"server": spec.pop("server"), "project": project, **spec}
 
     @classmethod
     def implicit_dependencies(cls, manifest: Manifest) -> Iterator[tuple[Address, Address, str]]:

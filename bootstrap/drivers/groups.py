@@ -10,6 +10,7 @@ from bootstrap.drivers._keystone import (
     text,
     with_marker,
 )
+from bootstrap.export import stand_in
 from bootstrap.plan import Observed
 
 
@@ -26,6 +27,14 @@ class GroupDriver(KeystoneDriver):
     position = 50
     create_before_destroy_impossible = "Keystone group names are unique in their domain"
     needs_default_domain = True
+    export_fields = {"description": "", "members": []}
+
+    def export_reads(self, selected, names):
+        # Members are read only for groups named by a manifest: stand-ins that name them.
+        return [
+            stand_in(self.kind, o.fields["name"], members=[])
+            for o in selected.get(self.kind, [])
+        ]
 
     def observe(self, g, members=None) -> Observed:
         fields = {

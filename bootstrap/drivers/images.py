@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from bootstrap.drivers import _glance as g
 from bootstrap.drivers.base import Driver
 from bootstrap.errors import PlanError, ResourceFailed
+from bootstrap.export import ALWAYS
 from bootstrap.model import Address
 from bootstrap.plan import Action, MapDelta, Observed
 from bootstrap.probes import FileDigests
@@ -49,6 +50,20 @@ class ImageDriver(Driver):
     create_before_destroy = True
     admin_fields = {"visibility": ("public",)}
     required_for_create = frozenset({"source", "disk_format"})
+    # No `source`: the data's origin is not in the cloud (add it to create the image
+    # elsewhere); what exists is matched by name and its attributes compared.
+    export_fields = {
+        "project": None,
+        "visibility": "shared",
+        "disk_format": ALWAYS,
+        "container_format": "bare",
+        "min_disk": 0,
+        "min_ram": 0,
+        "protected": False,
+        "tags": [],
+        "properties": {},
+    }
+    export_scope = {"project": "projects"}
 
     @classmethod
     def check(cls, c: Checker) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from bootstrap.drivers.base import Driver
 from bootstrap.errors import PlanError
+from bootstrap.export import ALWAYS, stand_in
 from bootstrap.model import Address, Ref
 from bootstrap.plan import Observed
 from bootstrap.probes import FileText
@@ -57,6 +58,21 @@ class KeypairDriver(Driver):
     ownership = None
     position = 120
     create_before_destroy_impossible = "keypair names are unique per user"
+    export_fields = {"public_key": ALWAYS, "type": "ssh"}
+    export_scope = {"user_id": "users"}
+    export_lookup_fields = ("public_key",)  # a keypair is declared with its key
+
+    def export_reads(self, selected, names):
+        # Another user's keypairs are listed only for users a manifest names.
+        out = []
+        for user in selected.get("users", []):
+            domain = names.get("domains", user.fields.get("domain_id"))
+            key = (user.fields["name"],)
+            if domain is not None and domain.id != names.default_domain_id:
+                key = (domain.fields["name"], *key)
+            address = Address("users", key)
+            out.append(stand_in(self.kind, "-", user=Ref(address)))
+        return out
 
     @classmethod
     def check(cls, c: Checker) -> None:

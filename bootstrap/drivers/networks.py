@@ -24,6 +24,14 @@ class NetworkDriver(NeutronDriver):
         {"description", "admin_state_up", "shared", "external", "mtu", "port_security_enabled"}
     )
     immutable = frozenset({"provider"})
+    # The MTU and the provider attributes are Neutron's choice unless asked for: left out.
+    export_fields = {
+        "description": "",
+        "admin_state_up": True,
+        "shared": False,
+        "external": False,
+        "port_security_enabled": True,
+    }
     sdk_attrs = SDK_ATTRS
     noun = "network"
     position = 140

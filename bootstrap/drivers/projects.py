@@ -27,6 +27,7 @@ class ProjectDriver(KeystoneDriver):
     references = {"domain": "domains", "parent": "projects"}
     updatable = frozenset({"description", "enabled", "tags"})
     immutable = frozenset({"parent"})
+    export_fields = {"description": "", "enabled": True, "parent": None, "tags": []}
     position = 20
     create_before_destroy_impossible = "Keystone project names are unique in their domain"
     needs_default_domain = True

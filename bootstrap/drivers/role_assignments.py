@@ -32,6 +32,7 @@ class RoleAssignmentDriver(Driver):
     }
     updatable = frozenset()
     immutable = frozenset()
+    export_fields = {"inherited": False}
     replace_is_destructive = False
     position = 60
     create_before_destroy_impossible = "an assignment is its key: no second one can exist"

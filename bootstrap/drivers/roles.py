@@ -20,6 +20,7 @@ class RoleDriver(KeystoneDriver):
     references = {"domain": "domains"}
     updatable = frozenset({"description"})
     immutable = frozenset()
+    export_fields = {"description": ""}
     position = 30
     create_before_destroy_impossible = "Keystone role names are unique"
     needs_default_domain = True

@@ -69,6 +69,18 @@ class RouterDriver(NeutronDriver):
     noun = "router"
     position = 160
     admin_fields = {"external_gateway.enable_snat": None}
+    export_fields = {"description": "", "admin_state_up": True, "interfaces": []}
+
+    def export(self, observed, names):
+        # The gateway's network by name; enable_snat is left out (admin-only, and
+        # compared only when given).
+        spec = super().export(observed, names)
+        gw = observed.fields.get("external_gateway")
+        if spec is not None and gw:
+            network = names.link("networks", gw.get("network"))
+            if network is not None:
+                spec["external_gateway"] = {"network": network}
+        return spec
 
     @classmethod
     def check(cls, c: Checker) -> None:

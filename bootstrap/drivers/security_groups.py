@@ -52,6 +52,7 @@ from bootstrap.drivers._rules import (  # noqa: F401  (tests import the rule hel
     template_from_api,
 )
 from bootstrap.errors import CloudError, Forbidden, NotFound
+from bootstrap.export import stand_in
 from bootstrap.plan import Observed, Pending, SetDelta, Step, set_delta
 
 if TYPE_CHECKING:
@@ -74,6 +75,40 @@ class SecurityGroupDriver(NeutronDriver):
     immutable = frozenset()
     replace_is_destructive = False
     set_fields = frozenset({"rules"})
+    export_fields = {"description": "", "stateful": True}
+
+    def export(self, observed, names):
+        """Rules Neutron made by itself are left out (the plan leaves them alone too);
+        a project's untouched default group is not written at all."""
+        rules = effective_rules(observed, [])
+        if observed.fields["name"] == DEFAULT_GROUP and not rules:
+            return None
+        spec = super().export(observed, names)
+        if spec is None:
+            return None
+        out = []
+        for rule in rules:
+            r = {k: v for k, v in rule.items() if self.item_defaults["rules[]"].get(k) != v}
+            if not r.get("description"):
+                r.pop("description", None)
+            if "remote_group" in r:
+                group = names.link(self.kind, r["remote_group"])
+                if group is None:
+                    names.warnings.append(
+                        f"security_groups {observed.fields['name']}: a rule names a group "
+                        "no list returned; rules left out"
+                    )
+                    return spec
+                r["remote_group"] = group
+            out.append(r)
+        spec["rules"] = out
+        return spec
+
+    def export_reads(self, selected, names):
+        # The cloud's rule template (what Neutron adds by itself) is read when a
+        # manifest gives rules: one stand-in asks for it.
+        groups = selected.get(self.kind, [])
+        return [stand_in(self.kind, "-", rules=[])] if groups else []
     set_after_create = frozenset({"rules"})
     noun = "security_group"
     position = 130

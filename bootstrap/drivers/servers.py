@@ -30,6 +30,7 @@ from bootstrap.drivers._nova import (  # noqa: F401  (tests import them from her
 )
 from bootstrap.drivers.base import Driver, resolve
 from bootstrap.errors import CloudError, ResourceFailed
+from bootstrap.export import ALWAYS
 from bootstrap.model import Address, Manifest, Ref, Resource, Secret
 from bootstrap.plan import Action, Change, FieldDiff, Observed, SetDelta, Step
 from bootstrap.probes import FileText
@@ -66,6 +67,12 @@ class ServerDriver(Driver):
     project_field = "project_id"
     position = 180
     required_for_create = frozenset({"flavor"})
+    # Nova names the flavor, keypair, networks and groups: see _nova.export_server.
+    export_fields = {"image": ALWAYS, "config_drive": False, "metadata": {}}
+
+    def export(self, observed, names):
+        spec = super().export(observed, names)
+        return _nova.export_server(spec, observed, names) if spec is not None else None
 
     @classmethod
     def implicit_dependencies(cls, manifest: Manifest) -> Iterator[tuple[Address, Address, str]]:

@@ -15,6 +15,7 @@ from bootstrap.drivers._neutron import (
     subnets_by_network,
     text,
 )
+from bootstrap.export import ALWAYS
 from bootstrap.model import Address, Manifest, ref_paths
 from bootstrap.plan import Observed
 
@@ -65,6 +66,32 @@ class SubnetDriver(NeutronDriver):
     noun = "subnet"
     position = 150
     required_for_create = frozenset({"network", "cidr"})
+    # ip_version follows from the CIDR; gateway and pools only when not Neutron's choice.
+    export_fields = {
+        "network": ALWAYS,
+        "cidr": ALWAYS,
+        "description": "",
+        "gateway_ip": ALWAYS,
+        "enable_dhcp": True,
+        "dns_nameservers": [],
+        "allocation_pools": ALWAYS,
+        "host_routes": [],
+    }
+
+    def export(self, observed, names):
+        spec = super().export(observed, names)
+        if spec is None:
+            return None
+        net = ipaddress.ip_network(observed.fields["cidr"])
+        hosts = net.hosts()
+        first = next(hosts, None)
+        if spec.get("gateway_ip") == (str(first) if first else None):
+            spec.pop("gateway_ip")
+            last = net.broadcast_address - (1 if net.version == 4 else 0)
+            whole = [{"start": str(first + 1), "end": str(last)}]
+            if spec.get("allocation_pools") == whole:
+                spec.pop("allocation_pools")
+        return spec
 
     @classmethod
     def implicit_dependencies(cls, manifest: Manifest) -> Iterator[tuple[Address, Address, str]]:

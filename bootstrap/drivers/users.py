@@ -66,6 +66,8 @@ class UserDriver(KeystoneDriver):
     position = 40
     create_before_destroy_impossible = "Keystone user names are unique in their domain"
     needs_default_domain = True
+    export_fields = {"email": None, "description": "", "enabled": True, "default_project": None}
+    export_scope = {"domain_id": "domains", "default_project": "projects"}
 
     @classmethod
     def check(cls, c: Checker) -> None:
@@ -82,6 +84,21 @@ class UserDriver(KeystoneDriver):
             "default_project": attr(u, "default_project_id", None),
         }
         return Observed(u.id, fields, u, is_managed(u), stack_of(u))
+
+    def export(self, observed, names):
+        # Keystone never returns a password: a placeholder set only on create, so that
+        # planning the export changes nothing.
+        spec = super().export(observed, names)
+        if spec is not None:
+            domain = names.get("domains", observed.fields.get("domain_id"))
+            scope = ""
+            if domain is not None and domain.id != names.default_domain_id:
+                scope = f"{domain.fields['name']}_"
+            spec["password"] = names.secret(
+                f"PASSWORD_{scope}{observed.fields['name']}", f"users.{spec['name']} password"
+            )
+            spec["update_password"] = "on_create"
+        return spec
 
     def is_write_only(self, resource, field_name):
         # Keystone never returns passwords: only a token request can tell drift.
