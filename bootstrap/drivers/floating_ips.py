@@ -5,6 +5,12 @@ Keyed by (project, server): a floating IP is the one whose port belongs to the s
 A floating IP with the manifest's `address` is adopted even when it hangs loose or sits
 on another server: it is then (re)attached, in place.
 
+Detached out of band, a floating IP no longer names its server: the tool's own ones
+carry a second tag, `server:<server id>` (written by the step that completes the create,
+and by every re-attach), so a loose one is found again and planned as a re-attach of
+the same address, not as a new allocation that would leak the old one and change the
+server's public address.
+
 When the manifest gives the server a `known_hosts` file, the plan carries its path in
 the create (or re-attach) step, and apply adds the floating address to that file with
 the host keys the file already holds for the server's fixed addresses: those were read
@@ -32,12 +38,22 @@ from bootstrap.drivers._neutron import (
     subnets_by_network,
     text,
 )
-from bootstrap.errors import CloudError, NotFound, ResourceFailed
+from bootstrap.errors import AmbiguousResource, CloudError, NotFound, ResourceFailed
 from bootstrap.model import Address, Manifest, Ref, Resource
-from bootstrap.plan import Observed
+from bootstrap.plan import Observed, SetDelta
 
 if TYPE_CHECKING:
     from bootstrap.manifest.checks import Checker
+
+# The tag naming the server a floating IP was made for (Neutron tags: no "/" in them).
+CLAIM_PREFIX = "server:"
+# The update-step argument that (re)writes that tag: the server's id.
+CLAIM = "claim"
+
+
+def claimed_by(tags: Any) -> str | None:
+    """The server id a tool-made floating IP's tags name (None: no such tag)."""
+    return next((t[len(CLAIM_PREFIX) :] for t in tags or [] if t.startswith(CLAIM_PREFIX)), None)
 
 
 class FloatingIPDriver(NeutronDriver):
@@ -93,6 +109,8 @@ class FloatingIPDriver(NeutronDriver):
             "network": f.floating_network_id,
             "address": ip(f.floating_ip_address),
             "description": text(f.description),
+            # Not compared: what match uses to find a detached one again.
+            "claimed_by": claimed_by(f.tags),
         }
         return Observed(f.id, fields, f, is_managed(f), stack_of(f))
 
@@ -115,18 +133,38 @@ class FloatingIPDriver(NeutronDriver):
 
     def match(self, resource, observed, resolver):
         found = super().match(resource, observed, resolver)
-        address = resource.spec.get("address")
-        if found is not None or not address:
+        if found is not None:
             return found
         project = resolver.live(resource.spec["project"].address)
         if project is None:
             return None
-        same = [
+        address = resource.spec.get("address")
+        if address:
+            same = [
+                o
+                for o in observed
+                if o.fields.get("project_id") == project and o.fields.get("address") == ip(address)
+            ]
+            return same[0] if same else None
+        # Detached out of band: a loose one of the project tagged for this server.
+        server = resolver.live(resource.spec["server"].address)
+        loose = [
             o
             for o in observed
-            if o.fields.get("project_id") == project and o.fields.get("address") == ip(address)
+            if o.fields.get("project_id") == project
+            and not o.fields.get("port")
+            and server is not None
+            and o.fields.get("claimed_by") == server
         ]
-        return same[0] if same else None
+        if len(loose) > 1:
+            ids = ", ".join(o.id for o in loose)
+            raise AmbiguousResource(
+                f"{len(loose)} detached floating IPs are tagged for this server ({ids}); "
+                "the tool will not guess which one the manifest means: delete the extra ones "
+                "or give the address",
+                address=str(resource.address),
+            )
+        return loose[0] if loose else None
 
     def address_of_observed(self, observed):
         f = observed.fields
@@ -155,13 +193,23 @@ class FloatingIPDriver(NeutronDriver):
             args["known_hosts"] = path
         return args
 
+    def plan_create(self, resource, desired, resolver):
+        steps = super().plan_create(resource, desired, resolver)
+        # The completing update also tags it for its server (found again when detached).
+        steps[-1].args[CLAIM] = resolver.id(resource.spec["server"].address)
+        return steps
+
     def diff(self, resource, observed, resolver, facts=None):
         change = super().diff(resource, observed, resolver, facts)
         path = self._known_hosts(resource, resolver) if not resource.absent else None
         for step in change.steps:
-            if step.verb == "update" and "server" in step.args and path:
-                # Re-attached: its address joins the server's known_hosts file.
-                step.args["known_hosts"] = path
+            if step.verb == "update" and "server" in step.args:
+                # Re-attached: tagged for its (maybe new) server, its address joins the
+                # server's known_hosts file.
+                if observed is None or observed.fields.get("claimed_by") != step.args["server"]:
+                    step.args[CLAIM] = step.args["server"]
+                if path:
+                    step.args["known_hosts"] = path
         return change
 
     # --- I/O ----------------------------------------------------------------------------
@@ -248,6 +296,17 @@ class FloatingIPDriver(NeutronDriver):
         def run():
             if TAGS in patch:
                 change_tags(cloud, self.sdk_class(), observed.id, patch[TAGS])
+            if patch.get(CLAIM):
+                old = observed.fields.get("claimed_by")
+                change_tags(
+                    cloud,
+                    self.sdk_class(),
+                    observed.id,
+                    SetDelta(
+                        add=(CLAIM_PREFIX + patch[CLAIM],),
+                        remove=(CLAIM_PREFIX + old,) if old and old != patch[CLAIM] else (),
+                    ),
+                )
             if "description" in patch:
                 cloud.network.update_ip(observed.id, description=patch["description"])
             if "server" in patch:
