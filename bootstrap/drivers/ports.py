@@ -170,9 +170,13 @@ class PortDriver(NeutronDriver):
                 )
             cidr = sub.spec.get("cidr")
             addr = item.get("ip_address")
-            if cidr and addr and c.ok(("fixed_ips", i, "ip_address")):
-                if ipaddress.ip_address(addr) not in ipaddress.ip_network(cidr, strict=False):
-                    c.error(("fixed_ips", i, "ip_address"), f"{addr} is outside {cidr}")
+            if (
+                cidr
+                and addr
+                and c.ok(("fixed_ips", i, "ip_address"))
+                and ipaddress.ip_address(addr) not in ipaddress.ip_network(cidr, strict=False)
+            ):
+                c.error(("fixed_ips", i, "ip_address"), f"{addr} is outside {cidr}")
 
     def update_reason(self, fields):
         return "a new fixed IP takes the port's address away from whatever uses it"
