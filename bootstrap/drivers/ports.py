@@ -37,6 +37,7 @@ from bootstrap.drivers._neutron import (
     stack_of,
     text,
 )
+from bootstrap.model import Manifest, Ref
 from bootstrap.plan import Observed, contains_pending
 
 if TYPE_CHECKING:
@@ -278,6 +279,31 @@ class PortDriver(NeutronDriver):
                 cloud.network.update_port(observed.id, **attrs)
 
         completing("port", observed.id, patch, run)
+
+
+def port_nic(item: dict[str, Any], resolver: Any) -> dict[str, Any]:
+    """A server's NIC given as `{port: X}`, as a server's listing can show it: the port's
+    network by name, and its first pinned address (Nova's addresses name no port)."""
+    port = resolver.resource(item["port"].address)
+    spec = port.spec if port is not None else {}
+    net = spec.get("network")
+    out: dict[str, Any] = {"network": net.address.name if isinstance(net, Ref) else None}
+    pinned = [f["ip_address"] for f in spec.get("fixed_ips") or [] if f.get("ip_address")]
+    if pinned:
+        out["fixed_ip"] = ip(pinned[0])
+    return out
+
+
+def port_network(manifest: Manifest, item: Any) -> Ref | None:
+    """The network a server's NIC item is on: its `network`, or its port's."""
+    if not isinstance(item, dict):
+        return None
+    if isinstance(item.get("port"), Ref):
+        port = manifest.get(item["port"].address)
+        net = port.spec.get("network") if port is not None else None
+        return net if isinstance(net, Ref) else None
+    net = item.get("network")
+    return net if isinstance(net, Ref) else None
 
 
 def api_fixed_ip(item: dict[str, Any]) -> dict[str, Any]:

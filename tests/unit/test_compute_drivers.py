@@ -639,7 +639,11 @@ def test_floating_ip_plan_carries_the_servers_known_hosts_path():
     )
     (update,) = FloatingIPDriver().diff(r, loose, resolver).steps
     # ...and re-tags the address for this server (found again if detached).
-    assert update.args == {"server": "srv1", "claim": "srv1", "known_hosts": "/home/me/kh"}
+    assert update.args == {
+        "server": "srv1",
+        "claim": {"server": "srv1"},
+        "known_hosts": "/home/me/kh",
+    }
 
 
 class FakeNetwork:
