@@ -15,6 +15,10 @@ Neutron stores them, so a converged port plans no change:
 - vnic_type is Neutron's binding:vnic_type (default normal); mac_address lower case;
 - tags: the manifest's own, the tool's marker tags set aside.
 
+Deleting a project deletes the tool's ports in it; a port made by someone else without
+a device (no server, router or DHCP agent using it) makes the plan refuse the project's
+deletion, before any write; ports a device owns go with their device.
+
 The network, the MAC and the vnic type cannot change in place (a replace). A changed
 fixed IP is an in-place update that takes an address away from whatever uses the port:
 destructive, so it needs --allow-destroy.
@@ -178,6 +182,15 @@ class PortDriver(NeutronDriver):
                 and ipaddress.ip_address(addr) not in ipaddress.ip_network(cidr, strict=False)
             ):
                 c.error(("fixed_ips", i, "ip_address"), f"{addr} is outside {cidr}")
+
+    def project_of(self, observed):
+        """Deleting a project deletes the tool's ports in it first; a port someone else
+        made with no device stops the delete (seen at plan time). Ports a device owns
+        (DHCP, router interfaces and gateways, a server's own NICs) go with that device,
+        whose own deletion or refusal is planned: not counted here."""
+        if not observed.managed and observed.fields.get("device_owner"):
+            return None
+        return super().project_of(observed)
 
     def update_reason(self, fields):
         return "a new fixed IP takes the port's address away from whatever uses it"
