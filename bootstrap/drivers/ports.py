@@ -163,12 +163,14 @@ class PortDriver(NeutronDriver):
     @classmethod
     def check(cls, c: Checker) -> None:
         net = c.get(("network",))
+        if not isinstance(net, Ref):
+            return  # an unknown network is reported where it is named
         for i, item in enumerate(c.spec.get("fixed_ips") or []):
-            sub = c.target(item.get("subnet"))
-            if sub is None or net is None:
+            sub = c.target(item.get("subnet")) if isinstance(item, dict) else None
+            if sub is None:
                 continue
             sub_net = sub.spec.get("network")
-            if sub_net is not None and getattr(sub_net, "address", None) != net.address:
+            if isinstance(sub_net, Ref) and sub_net.address != net.address:
                 c.error(
                     ("fixed_ips", i, "subnet"),
                     f"{sub.address} is on {sub_net.address}, not on the port's {net.address}",

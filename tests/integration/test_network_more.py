@@ -13,6 +13,7 @@ import secrets
 
 import pytest
 
+from bootstrap.errors import PlanError
 from tests.integration.conftest import UniqueName
 from tests.integration.engine_util import apply, assert_converged, connect, plan, write_manifest
 from tests.integration.test_network_kinds import (
@@ -354,3 +355,48 @@ floating_ips:
     again = apply(gone)
     assert again.actions() == {} and again.writes == 0
     assert set(ours()) == {f"{n}fip-vm"}
+
+
+# --- a deleted project's ports --------------------------------------------------------
+
+
+def test_deleting_a_project_deletes_its_ports_and_a_foreign_port_blocks(
+    tmp_path, project, unique_name, sdk, port_cleanup
+):
+    """Ports are read when a project is deleted: the stack's go first, in order; one made
+    by someone else with no device stops the plan, before any write."""
+    n, o = unique_name, random.randint(0, 255)
+    text = f"""
+stack: {n}s
+projects:
+  - name: {project}
+networks:
+  - {{name: {n}net, project: {project}}}
+subnets:
+  - {{name: {n}sub, project: {project}, network: {n}net, cidr: 10.84.{o}.0/24}}
+ports:
+  - {{name: {n}vip, project: {project}, network: {n}net}}
+"""
+    apply_ok(write_manifest(tmp_path, text))
+    gone = write_manifest(
+        tmp_path, f"stack: {n}s\nprojects:\n  - {{name: {project}, state: absent}}\n", "gone.yaml"
+    )
+    net = one(sdk.networks(name=f"{n}net"))
+    foreign = sdk.create_port(name=f"{n}foreign", network_id=net.id, project_id=net.project_id)
+    with pytest.raises(
+        PlanError, match=f"cannot delete projects.{project}: it holds port '{n}foreign'"
+    ):
+        plan(gone)
+    sdk.delete_port(foreign)
+    inside = f"in projects.{project}, which is deleted"
+    the_plan = plan(gone)
+    reasons = {str(c.address): c.reason for c in the_plan.changes if c.is_change}
+    assert reasons[f"ports.{project}/{n}vip"] == inside
+    assert reasons[f"networks.{project}/{n}net"] == inside
+    # The DHCP port Neutron made on the subnet goes with its network: not in the plan.
+    assert not [a for a in reasons if a.startswith("ports.") and a != f"ports.{project}/{n}vip"]
+    run = apply_ok(gone)
+    done = [str(a) for a in run.result.results if run.result.results[a].outcome == "deleted"]
+    assert done.index(f"ports.{project}/{n}vip") < done.index(f"networks.{project}/{n}net")
+    assert done[-1] == f"projects.{project}"
+    assert list(sdk.ports(network_id=net.id)) == []
