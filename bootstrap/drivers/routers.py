@@ -3,19 +3,29 @@
 A router does not list its interfaces: ONE ports list (the router-interface ports of
 the whole cloud) is joined in memory by device_id. Adding or removing an interface is an
 in-place update of the router.
+
+Static routes (`routes`, destination + nexthop) are a set: added and removed with
+Neutron's extra-routes calls (atomic per call, no read-modify-write of the whole list),
+after the interfaces they need are there and before those they use are removed.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from bootstrap.drivers._neutron import (
+    TAGS,
     NeutronDriver,
     already_done,
+    change_tags,
     check_external_network,
+    cidr,
+    completing,
     drop_none,
     ignore_not_found,
+    ip,
     is_managed,
     stack_of,
     text,
@@ -32,6 +42,15 @@ INTERFACE_OWNERS = (
     "network:ha_router_replicated_interface",
 )
 SDK_ATTRS = {"description": "description", "admin_state_up": "is_admin_state_up"}
+
+
+def routes(value):
+    """Static routes are a set: order-free, one spelling per CIDR and address."""
+    items = [
+        {"destination": cidr(r["destination"]), "nexthop": ip(r["nexthop"])} for r in value or []
+    ]
+    unique = {(r["destination"], r["nexthop"]): r for r in items}
+    return [unique[k] for k in sorted(unique)]
 
 
 def gateway(info):
@@ -59,12 +78,15 @@ class RouterDriver(NeutronDriver):
         "external_gateway.network": "networks",
         "interfaces[]": "subnets",
     }
-    updatable = frozenset({"description", "admin_state_up", "external_gateway", "interfaces"})
+    updatable = frozenset(
+        {"description", "admin_state_up", "external_gateway", "interfaces", "routes"}
+    )
     immutable = frozenset()
     replace_is_destructive = False
-    # Interfaces are a set of subnet ids: added and removed one by one, never at create.
-    set_fields = frozenset({"interfaces"})
-    set_after_create = frozenset({"interfaces"})
+    # Interfaces are a set of subnet ids: added and removed one by one, never at create;
+    # routes need a nexthop on a connected subnet: after the interfaces.
+    set_fields = frozenset({"interfaces", "routes"})
+    set_after_create = frozenset({"interfaces", "routes"})
     sdk_attrs = SDK_ATTRS
     noun = "router"
     position = 160
@@ -85,6 +107,19 @@ class RouterDriver(NeutronDriver):
     @classmethod
     def check(cls, c: Checker) -> None:
         check_external_network(c, ("external_gateway", "network"))
+        seen: dict[tuple[str, str], int] = {}
+        for i, route in enumerate(c.spec.get("routes") or []):
+            p = ("routes", i)
+            if not (c.ok(p + ("destination",)) and c.ok(p + ("nexthop",))):
+                continue
+            dest = ipaddress.ip_network(route["destination"], strict=False)
+            hop = ipaddress.ip_address(route["nexthop"])
+            if dest.version != hop.version:
+                c.error(p, f"route to {dest} has an IPv{hop.version} nexthop")
+            key = (str(dest), str(hop))
+            if key in seen:
+                c.error(p, f"route to {dest} via {hop} is given twice (also item {seen[key] + 1})")
+            seen.setdefault(key, i)
 
     def observe(self, r, ports) -> Observed:
         subnets = {ip["subnet_id"] for p in ports for ip in (p.fixed_ips or [])}
@@ -95,6 +130,7 @@ class RouterDriver(NeutronDriver):
             "admin_state_up": r.is_admin_state_up,
             "external_gateway": gateway(r.external_gateway_info),
             "interfaces": sorted(subnets),
+            "routes": routes(r.routes),
         }
         raw = {"router": r, "ports": sorted(p.id for p in ports)}
         return Observed(r.id, fields, raw, is_managed(r), stack_of(r))
@@ -104,6 +140,8 @@ class RouterDriver(NeutronDriver):
             return text(value)
         if field_name == "interfaces":
             return sorted(set(value or []), key=str)
+        if field_name == "routes":
+            return routes(value)
         if field_name == "external_gateway" and value is not None:
             return {k: value[k] for k in ("network", "enable_snat") if k in value}
         return value
@@ -148,6 +186,31 @@ class RouterDriver(NeutronDriver):
 
     def create(self, cloud, args, ctx):
         return self.observe(cloud.network.create_router(**args), [])
+
+    def update(self, cloud, observed, patch, ctx):
+        """Tags, the one PUT, then: routes removed, interfaces changed, routes added (a
+        route needs an interface on its nexthop's subnet; Neutron refuses to remove an
+        interface a route still uses)."""
+        attrs = {k: v for k, v in patch.items() if k != TAGS and k not in self.set_fields}
+        new_routes = patch.get("routes")
+
+        def run() -> None:
+            if TAGS in patch:
+                change_tags(cloud, self.sdk_class(), observed.id, patch[TAGS])
+            if attrs:
+                cloud.network.update_router(observed.id, **attrs)
+            if new_routes is not None and new_routes.remove:
+                cloud.network.remove_extra_routes_from_router(
+                    observed.id, {"router": {"routes": list(new_routes.remove)}}
+                )
+            if "interfaces" in patch:
+                self.change_set(cloud, observed, "interfaces", patch["interfaces"])
+            if new_routes is not None and new_routes.add:
+                cloud.network.add_extra_routes_to_router(
+                    observed.id, {"router": {"routes": list(new_routes.add)}}
+                )
+
+        completing("router", observed.id, patch, run)
 
     def change_set(self, cloud, observed, field_name, delta):
         # Removals first: a subnet moved between routers frees its address first.

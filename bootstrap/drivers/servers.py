@@ -29,6 +29,7 @@ from bootstrap.drivers._nova import (  # noqa: F401  (tests import them from her
     networks_equal,
 )
 from bootstrap.drivers.base import Driver, resolve
+from bootstrap.drivers.ports import port_nic
 from bootstrap.errors import CloudError, ResourceFailed
 from bootstrap.export import ALWAYS
 from bootstrap.model import Address, Manifest, Ref, Resource, Secret
@@ -51,6 +52,7 @@ class ServerDriver(Driver):
         "keypair": "keypairs",
         "server_group": "server_groups",
         "networks[].network": "networks",
+        "networks[].port": "ports",
         "security_groups[]": "security_groups",
     }
     updatable = frozenset({"metadata", "security_groups", "image", "flavor", "known_hosts"})
@@ -129,7 +131,9 @@ class ServerDriver(Driver):
                 out[f] = sorted({ref.address.name for ref in value})
             elif f == "networks":
                 out[f] = [
-                    {
+                    port_nic(item, resolver)
+                    if "port" in item
+                    else {
                         "network": item["network"].address.name,
                         **({"fixed_ip": item["fixed_ip"]} if "fixed_ip" in item else {}),
                     }
@@ -492,6 +496,8 @@ class ServerDriver(Driver):
 
 
 def nic(item: dict[str, Any], resolver: Any) -> dict[str, str]:
+    if "port" in item:
+        return {"port-id": resolver.id(item["port"].address)}
     out = {"net-id": resolver.id(item["network"].address)}
     ip = item.get("fixed_ip")
     if ip:

@@ -57,6 +57,8 @@ COLLECTIONS = {
     "floatingips": "floating_ips",
     "os-server-groups": "server_groups",
     "application_credentials": "application_credentials",
+    "ports": "ports",
+    "rbac-policies": "network_rbac",
 }
 
 

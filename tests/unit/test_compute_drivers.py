@@ -638,7 +638,12 @@ def test_floating_ip_plan_carries_the_servers_known_hosts_path():
         "f1", {"project_id": "pd", "server": "other", "network": "ext", "address": "172.24.4.10"}
     )
     (update,) = FloatingIPDriver().diff(r, loose, resolver).steps
-    assert update.args == {"server": "srv1", "known_hosts": "/home/me/kh"}
+    # ...and re-tags the address for this server (found again if detached).
+    assert update.args == {
+        "server": "srv1",
+        "claim": {"server": "srv1"},
+        "known_hosts": "/home/me/kh",
+    }
 
 
 class FakeNetwork:

@@ -185,7 +185,9 @@ def test_the_kind_order_is_the_manifest_order():
         "security_groups",
         "networks",
         "subnets",
+        "network_rbac",
         "routers",
+        "ports",
         "floating_ips",
         "servers",
     )

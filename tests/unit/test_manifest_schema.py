@@ -81,7 +81,7 @@ def test_every_kind_has_a_part_matching_its_driver_declarations():
             for seg in decl.split("."):
                 name = seg.removesuffix("[]")
                 if "properties" not in node:  # a list item written as a name or a mapping
-                    node = next(b for b in node["oneOf"] if "properties" in b)
+                    node = next(b for b in node["oneOf"] if name in b.get("properties", {}))
                 node = node["properties"][name]
                 if seg.endswith("[]"):
                     node = node["items"]
