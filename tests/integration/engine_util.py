@@ -55,6 +55,8 @@ COLLECTIONS = {
     "security-groups": "security_groups",
     "security-group-rules": "security_groups",
     "floatingips": "floating_ips",
+    "types": "volume_types",
+    "volumes": "volumes",
 }
 
 

@@ -172,11 +172,13 @@ def test_the_kind_order_is_the_manifest_order():
         "endpoints",
         "images",
         "flavors",
+        "volume_types",
         "keypairs",
         "security_groups",
         "networks",
         "subnets",
         "routers",
         "floating_ips",
+        "volumes",
         "servers",
     )

@@ -1,0 +1,270 @@
+"""volume_types and volumes against the real local cloud (devcloud with Cinder).
+
+Per kind: apply -> apply again (0 writes, 0 changes) -> change it out of band with
+openstacksdk's block-storage proxy -> the plan shows exactly that drift -> apply converges
+-> state: absent -> apply twice. Volumes also: a bigger size is an in-place extend, a
+smaller one is refused at plan time, another type is a destructive replace held back
+without --allow-destroy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+
+import pytest
+
+from bootstrap.errors import PlanError
+from tests.integration.engine_util import apply, assert_converged, connect, plan, write_manifest
+
+
+def manifest(tmp_path: Path, n: str, text: str, name: str = "manifest.yaml") -> str:
+    return write_manifest(tmp_path, text.replace("{n}", n), name)
+
+
+def changes(p) -> dict[str, tuple[str, list[str]]]:
+    return {
+        str(c.address): (c.action.value, sorted(f.field for f in c.fields))
+        for c in p.changes
+        if c.is_change
+    }
+
+
+def ok(run) -> None:
+    assert run.result is not None, "nothing was applied"
+    failed = {str(r.address): repr(r.error) for r in run.result.failed}
+    assert run.result.ok, failed
+
+
+def one(items):
+    items = list(items)
+    assert len(items) == 1, items
+    return items[0]
+
+
+@pytest.fixture
+def cloud():
+    return connect()
+
+
+@pytest.fixture
+def cleanup(unique_name):
+    """Delete what a test left behind under its unique prefix (volumes before types)."""
+    yield
+    c = connect()
+    bs, n = c.block_storage, unique_name
+    volumes = [v for v in bs.volumes(all_projects=True) if (v.name or "").startswith(n)]
+    for v in volumes:
+        with contextlib.suppress(Exception):
+            bs.delete_volume(v.id)
+    deadline = time.monotonic() + 120
+    while volumes and time.monotonic() < deadline:
+        live = {v.id for v in bs.volumes(all_projects=True)}
+        volumes = [v for v in volumes if v.id in live]
+        time.sleep(1)
+    for t in bs.types(is_public="None"):
+        if t.name.startswith(n):
+            with contextlib.suppress(Exception):
+                bs.delete_type(t.id)
+    ks = c.keystone
+    for p in ks.projects.list():
+        if p.name.startswith(n):
+            with contextlib.suppress(Exception):
+                ks.projects.delete(p.id)
+    for img in c.glance.images.list(filters={"visibility": "all"}):
+        if (img.get("name") or "").startswith(n):
+            with contextlib.suppress(Exception):
+                c.glance.images.delete(img["id"])
+
+
+# --- volume types ----------------------------------------------------------------------
+
+TYPES = """
+projects:
+  - name: {n}proj
+volume_types:
+  - name: {n}gold
+    description: first
+    is_public: false
+    extra_specs: {volume_backend_name: devcloud-file}
+    access: [{n}proj]
+"""
+
+
+@pytest.mark.lifecycle("volume_types")
+def test_volume_types_lifecycle(tmp_path, unique_name, cleanup, cloud):
+    n = unique_name
+    path = manifest(tmp_path, n, TYPES)
+    address = f"volume_types.{n}gold"
+    first = apply(path)
+    ok(first)
+    assert first.actions() == {f"projects.{n}proj": "create", address: "create"}
+    assert_converged(path)
+
+    bs = cloud.block_storage
+    vtype = one(t for t in bs.types(is_public="None") if t.name == f"{n}gold")
+    assert (vtype.description, vtype.is_public) == ("first", False)
+    assert vtype.extra_specs == {"volume_backend_name": "devcloud-file"}
+    project = one(cloud.keystone.projects.list(name=f"{n}proj"))
+    assert [a["project_id"] for a in bs.get_type_access(vtype.id)] == [project.id]
+
+    # Out of band: an extra spec, the description, the access list.
+    bs.update_type_extra_specs(vtype.id, **{"by:hand": "x"})
+    bs.put(f"/types/{vtype.id}", json={"volume_type": {"description": "by hand"}})
+    bs.remove_type_access(vtype.id, project.id)
+    assert changes(plan(path)) == {address: ("update", ["access", "description", "extra_specs"])}
+    ok(apply(path))
+    assert_converged(path)
+    vtype = bs.get_type(vtype.id)
+    assert vtype.extra_specs == {"volume_backend_name": "devcloud-file"}
+    assert vtype.description == "first"
+    assert [a["project_id"] for a in bs.get_type_access(vtype.id)] == [project.id]
+
+    # Visibility changes in place: the same type, now public.
+    public = manifest(
+        tmp_path,
+        n,
+        TYPES.replace("is_public: false", "is_public: true").replace("    access: [{n}proj]\n", ""),
+        "public.yaml",
+    )
+    drifted = one(c for c in plan(public).changes if c.is_change)
+    assert (drifted.action.value, [f.field for f in drifted.fields]) == ("update", ["is_public"])
+    ok(apply(public))
+    assert_converged(public)
+    assert bs.get_type(vtype.id).is_public is True
+
+    absent = manifest(
+        tmp_path,
+        n,
+        TYPES.replace("    access: [{n}proj]\n", "").replace("is_public: false", "is_public: true")
+        + "    state: absent\n",
+        "absent.yaml",
+    )
+    run = apply(absent)
+    ok(run)
+    assert run.actions() == {address: "delete"}
+    assert not [t for t in bs.types(is_public="None") if t.name == f"{n}gold"]
+    again = apply(absent)
+    assert again.actions() == {} and again.writes == 0
+
+
+# --- volumes ---------------------------------------------------------------------------
+
+VOLUMES = """
+projects:
+  - name: admin
+images:
+  - name: {n}img
+    source: {file: disk.raw}
+    disk_format: raw
+    container_format: bare
+volume_types:
+  - name: {n}fast
+    extra_specs: {volume_backend_name: devcloud-file}
+  - name: {n}slow
+volumes:
+  - name: {n}data
+    project: admin
+    size: 1
+    volume_type: {n}fast
+    description: first
+    metadata: {role: db}
+  - name: {n}boot
+    project: admin
+    size: 1
+    image: {n}img
+    bootable: true
+"""
+
+
+def live_volume(cloud, name):
+    return one(v for v in cloud.block_storage.volumes(all_projects=True) if v.name == name)
+
+
+@pytest.mark.lifecycle("volumes")
+def test_volumes_lifecycle(tmp_path, unique_name, cleanup, cloud):
+    n = unique_name
+    disk = bytearray(1 << 20)
+    disk[4096 : 4096 + len(n)] = n.encode()
+    (tmp_path / "disk.raw").write_bytes(bytes(disk))
+    path = manifest(tmp_path, n, VOLUMES)
+    data, boot = f"volumes.admin/{n}data", f"volumes.admin/{n}boot"
+    first = apply(path)
+    ok(first)
+    assert first.actions() == {
+        f"images.{n}img": "create",
+        f"volume_types.{n}fast": "create",
+        f"volume_types.{n}slow": "create",
+        data: "create",
+        boot: "create",
+    }
+    assert_converged(path)
+
+    bs = cloud.block_storage
+    fast = one(t for t in bs.types() if t.name == f"{n}fast")
+    vol = live_volume(cloud, f"{n}data")
+    assert (vol.status, vol.size, vol.volume_type, vol.description) == (
+        "available",
+        1,
+        f"{n}fast",
+        "first",
+    )
+    assert vol.volume_type_id == fast.id
+    assert vol.metadata == {"role": "db", "managed_by": "openstack-bootstrap"}
+    image = one(cloud.glance.images.list(filters={"name": f"{n}img"}))
+    booted = live_volume(cloud, f"{n}boot")
+    assert booted.is_bootable and booted.volume_image_metadata["image_id"] == image["id"]
+
+    # Out of band: metadata by hand and another description.
+    bs.set_volume_metadata(vol.id, by="hand")
+    bs.update_volume(vol.id, description="by hand")
+    assert changes(plan(path)) == {data: ("update", ["description", "metadata"])}
+    ok(apply(path))
+    assert_converged(path)
+    vol = bs.get_volume(vol.id)
+    assert vol.metadata == {"role": "db", "managed_by": "openstack-bootstrap"}
+    assert vol.description == "first"
+
+    # Growth is an extend of the same volume, not destructive.
+    bigger_text = VOLUMES.replace("size: 1\n    volume_type", "size: 2\n    volume_type")
+    bigger = manifest(tmp_path, n, bigger_text, "bigger.yaml")
+    grow = one(c for c in plan(bigger).changes if c.is_change)
+    assert (grow.action.value, grow.destructive, [f.field for f in grow.fields]) == (
+        "update",
+        False,
+        ["size"],
+    )
+    ok(apply(bigger))
+    assert bs.get_volume(vol.id).size == 2
+    assert_converged(bigger)
+
+    # Shrinking is refused before anything is written.
+    with pytest.raises(PlanError, match="Cinder cannot shrink a volume"):
+        plan(path)
+
+    # Another type is a new volume: held back without --allow-destroy, then replaced.
+    retyped_text = bigger_text.replace("volume_type: {n}fast", "volume_type: {n}slow")
+    retyped = manifest(tmp_path, n, retyped_text, "retyped.yaml")
+    change = one(c for c in plan(retyped).changes if c.is_change)
+    assert (change.action.value, change.destructive) == ("replace", True)
+    held = apply(retyped)
+    assert held.writes == 0 and bs.get_volume(vol.id).status == "available"
+    ok(apply(retyped, allow_destroy=True))
+    new = live_volume(cloud, f"{n}data")
+    assert new.id != vol.id and new.volume_type == f"{n}slow" and new.size == 2
+    assert_converged(retyped)
+
+    absent_text = retyped_text.replace(
+        "    metadata: {role: db}\n", "    metadata: {role: db}\n    state: absent\n"
+    )
+    absent_text = absent_text.replace(
+        "    bootable: true\n", "    bootable: true\n    state: absent\n"
+    )
+    absent = manifest(tmp_path, n, absent_text, "absent.yaml")
+    run = apply(absent)
+    ok(run)
+    assert run.actions() == {data: "delete", boot: "delete"}
+    assert not [v for v in bs.volumes(all_projects=True) if v.name.startswith(n)]
+    again = apply(absent)
+    assert again.actions() == {} and again.writes == 0
