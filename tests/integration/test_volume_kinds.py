@@ -268,3 +268,22 @@ def test_volumes_lifecycle(tmp_path, unique_name, cleanup, cloud):
     assert not [v for v in bs.volumes(all_projects=True) if v.name.startswith(n)]
     again = apply(absent)
     assert again.actions() == {} and again.writes == 0
+
+
+def test_noop_volume_plan_costs_the_same_for_one_or_three_volumes(tmp_path, unique_name, cleanup):
+    n = unique_name
+    head = (
+        "projects:\n  - name: admin\nvolume_types:\n  - {name: {n}t1, is_public: false, "
+        "access: [admin]}\n  - {name: {n}t2}\nvolumes:\n"
+    )
+    item = "  - {name: {n}v%d, project: admin, size: 1, volume_type: {n}t2, metadata: {i: '%d'}}\n"
+    one_path = manifest(tmp_path, n, head + item % (0, 0), "one.yaml")
+    three_path = manifest(tmp_path, n, head + "".join(item % (i, i) for i in range(3)), "3.yaml")
+    ok(apply(three_path))
+    assert_converged(three_path)
+    one_plan, three_plan = plan(one_path), plan(three_path)
+    assert not [c for c in three_plan.changes if c.is_change]
+    # Reading is one list per kind (+ one access GET for the private type whose access is
+    # managed), whatever the number of volumes.
+    assert three_plan.requests == one_plan.requests, (one_plan.requests, three_plan.requests)
+    print(f"\n[volumes] no-op plan of 2 volume types and 3 volumes: {three_plan.requests} requests")
