@@ -31,7 +31,7 @@ from bootstrap.drivers._nova import (  # noqa: F401  (tests import them from her
 from bootstrap.drivers.base import Driver, resolve
 from bootstrap.errors import CloudError, ResourceFailed
 from bootstrap.model import Address, Manifest, Ref, Resource, Secret
-from bootstrap.plan import Action, Change, FieldDiff, Observed, SetDelta, Step
+from bootstrap.plan import Action, Change, FieldDiff, Observed, SetDelta, Step, contains_pending
 from bootstrap.probes import FileText
 
 DEFAULT_TIMEOUT = 600
@@ -50,11 +50,16 @@ class ServerDriver(Driver):
         "keypair": "keypairs",
         "networks[].network": "networks",
         "security_groups[]": "security_groups",
+        "volumes[]": "volumes",
     }
-    updatable = frozenset({"metadata", "security_groups", "image", "flavor", "known_hosts"})
+    updatable = frozenset(
+        {"metadata", "security_groups", "image", "flavor", "known_hosts", "volumes"}
+    )
     immutable = frozenset({"keypair", "networks", "user_data", "availability_zone", "config_drive"})
     destructive_fields = frozenset({"image", "flavor"})
-    set_fields = frozenset({"security_groups"})
+    set_fields = frozenset({"security_groups", "volumes"})
+    # Volumes are attached once the server is ACTIVE, one by one in the declared order.
+    set_after_create = frozenset({"volumes"})
     map_fields = frozenset({"metadata"})
     secret_fields = frozenset({"user_data"})
     path_fields = {"known_hosts": "write"}
@@ -102,6 +107,7 @@ class ServerDriver(Driver):
             "config_drive": str(info.get("config_drive")).lower() in ("true", "1"),
             "user_data": user_data,
             "addresses": all_addresses(info.get("addresses") or {}),
+            "volumes": [v["id"] for v in info.get("os-extended-volumes:volumes_attached") or []],
         }
         if info.get("status") == "ERROR":
             fields["fault"] = _nova.fault_message(s)
@@ -141,6 +147,8 @@ class ServerDriver(Driver):
             return True
         if field_name == "networks" and isinstance(observed, list):
             return networks_equal(desired, observed)
+        if field_name == "volumes" and not contains_pending(desired):
+            return set(desired or []) == set(observed or [])  # attached is attached
         return super().equal(field_name, desired, observed)
 
     # --- probes: the known_hosts file ---------------------------------------------------
@@ -400,6 +408,8 @@ class ServerDriver(Driver):
                 nova.servers.delete_meta(observed.id, list(delta.unset))
         if "security_groups" in patch:
             self._change_groups(cloud, project_id, observed.id, patch["security_groups"])
+        if "volumes" in patch:
+            _attach_volumes(scoped, observed.id, patch["volumes"])
         if patch.get("known_hosts"):
             # A rebuilt server has new host keys; a missing entry needs the keys again.
             listed = all_addresses(getattr(server, "addresses", None) or {})
@@ -493,3 +503,16 @@ def _boot(nova: Any, name: str, image: str | None, flavor: str, kwargs: dict[str
             status=400,
             retryable=True,
         ) from exc
+
+
+def _attach_volumes(cloud: Any, server_id: str, delta: SetDelta) -> None:
+    """Detach what is no longer listed, then attach in the declared order, each one
+    in-use before the next (Nova names the devices in the order it attaches them)."""
+    from bootstrap.drivers.volumes import wait_status
+
+    for volume_id in delta.remove:
+        cloud.nova.volumes.delete_server_volume(server_id, volume_id)
+        wait_status(cloud, volume_id, "available")
+    for volume_id in delta.add:
+        cloud.nova.volumes.create_server_volume(server_id, volume_id)
+        wait_status(cloud, volume_id, "in-use")

@@ -188,18 +188,18 @@ class VolumeDriver(Driver):
         if args.get("image"):
             attrs["image_id"] = args["image"]
         volume = scoped.block_storage.create_volume(**attrs)
-        return self.observe(self._wait(scoped, volume.id, "available"))
+        return self.observe(wait_status(scoped, volume.id, "available"))
 
     def adopted(self, cloud, observed, args, ctx):
         scoped = _nova.project_cloud(cloud, args["project_id"])
-        return self.observe(self._wait(scoped, observed.id, "available"))
+        return self.observe(wait_status(scoped, observed.id, "available"))
 
     def update(self, cloud, observed, patch, ctx):
         acting = self._cloud_for(cloud, observed.fields["project_id"])
         bs = acting.block_storage
         if "size" in patch:
             bs.extend_volume(observed.id, patch["size"])
-            self._wait(acting, observed.id, "available", "in-use", size=patch["size"])
+            wait_status(acting, observed.id, "available", "in-use", size=patch["size"])
         if "description" in patch:
             bs.update_volume(observed.id, description=patch["description"])
         if "bootable" in patch:
@@ -214,32 +214,33 @@ class VolumeDriver(Driver):
     def delete(self, cloud, observed, ctx):
         acting = self._cloud_for(cloud, observed.fields["project_id"])
         acting.block_storage.delete_volume(observed.id, ignore_missing=False)
-        self._wait(acting, observed.id, None)
+        wait_status(acting, observed.id, None)
 
-    def _wait(self, cloud, volume_id, *statuses, size=None, timeout=WAIT_TIMEOUT):
-        """Poll the volume until it is in one of `statuses` (None: gone)."""
-        from openstack import exceptions
 
-        bs = cloud.block_storage
-        deadline = time.monotonic() + timeout
-        status = "unknown"
-        while True:
-            try:
-                volume = bs.get_volume(volume_id)
-            except exceptions.NotFoundException:
-                if None in statuses:
-                    return None
-                raise ResourceFailed(f"volume {volume_id} vanished while waiting for it") from None
-            status = volume.status
-            if status.startswith("error"):
-                raise ResourceFailed(f"volume {volume_id} went to {status}")
-            if status in statuses and (size is None or volume.size == size):
-                return volume
-            if time.monotonic() > deadline:
-                want = " or ".join(s or "gone" for s in statuses)
-                raise WaitTimeout(
-                    f"volume {volume_id} did not reach {want} within {timeout:g}s "
-                    f"(last status: {status})",
-                    retryable=False,
-                )
-            time.sleep(POLL)
+def wait_status(cloud, volume_id, *statuses, size=None, timeout=WAIT_TIMEOUT):
+    """Poll the volume until it is in one of `statuses` (None: gone)."""
+    from openstack import exceptions
+
+    bs = cloud.block_storage
+    deadline = time.monotonic() + timeout
+    status = "unknown"
+    while True:
+        try:
+            volume = bs.get_volume(volume_id)
+        except exceptions.NotFoundException:
+            if None in statuses:
+                return None
+            raise ResourceFailed(f"volume {volume_id} vanished while waiting for it") from None
+        status = volume.status
+        if status.startswith("error"):
+            raise ResourceFailed(f"volume {volume_id} went to {status}")
+        if status in statuses and (size is None or volume.size == size):
+            return volume
+        if time.monotonic() > deadline:
+            want = " or ".join(s or "gone" for s in statuses)
+            raise WaitTimeout(
+                f"volume {volume_id} did not reach {want} within {timeout:g}s "
+                f"(last status: {status})",
+                retryable=False,
+            )
+        time.sleep(POLL)

@@ -54,6 +54,15 @@ def cleanup(unique_name):
     yield
     c = connect()
     bs, n = c.block_storage, unique_name
+    servers = [s for s in c.nova.servers.list(search_opts={"all_tenants": 1, "name": f"^{n}"})]
+    for s in servers:
+        with contextlib.suppress(Exception):
+            c.nova.servers.delete(s.id)
+    deadline = time.monotonic() + 120
+    while servers and time.monotonic() < deadline:
+        live = {s.id for s in c.nova.servers.list(search_opts={"all_tenants": 1})}
+        servers = [s for s in servers if s.id in live]
+        time.sleep(1)
     volumes = [v for v in bs.volumes(all_projects=True) if (v.name or "").startswith(n)]
     for v in volumes:
         with contextlib.suppress(Exception):
@@ -72,6 +81,14 @@ def cleanup(unique_name):
         if p.name.startswith(n):
             with contextlib.suppress(Exception):
                 ks.projects.delete(p.id)
+    for f in c.nova.flavors.list(is_public=None):
+        if f.name.startswith(n):
+            with contextlib.suppress(Exception):
+                f.delete()
+    for network in c.network.networks():
+        if network.name.startswith(n):
+            with contextlib.suppress(Exception):
+                c.network.delete_network(network)
     for img in c.glance.images.list(filters={"visibility": "all"}):
         if (img.get("name") or "").startswith(n):
             with contextlib.suppress(Exception):
@@ -287,3 +304,56 @@ def test_noop_volume_plan_costs_the_same_for_one_or_three_volumes(tmp_path, uniq
     # managed), whatever the number of volumes.
     assert three_plan.requests == one_plan.requests, (one_plan.requests, three_plan.requests)
     print(f"\n[volumes] no-op plan of 2 volume types and 3 volumes: {three_plan.requests} requests")
+
+
+ATTACHED = """
+projects:
+  - name: admin
+images:
+  - name: {n}img
+    source: {file: disk.raw}
+    disk_format: raw
+    container_format: bare
+flavors:
+  - {name: {n}tiny, vcpus: 1, ram: 64, disk: 1}
+networks:
+  - {name: {n}net, project: admin}
+subnets:
+  - {name: {n}sub, project: admin, network: {n}net, cidr: 10.77.0.0/24}
+volumes:
+  - {name: {n}data, project: admin, size: 1}
+  - {name: {n}logs, project: admin, size: 1}
+servers:
+  - name: {n}vm
+    project: admin
+    image: {n}img
+    flavor: {n}tiny
+    networks: [{n}net]
+    volumes: [{n}data, {n}logs]
+"""
+
+
+def test_server_volumes_attached_in_order_and_kept_attached(tmp_path, unique_name, cleanup):
+    n = unique_name
+    (tmp_path / "disk.raw").write_bytes(bytes(1 << 20))
+    path = manifest(tmp_path, n, ATTACHED)
+    ok(apply(path))
+    assert_converged(path)
+    c = connect()
+    server = one(c.nova.servers.list(search_opts={"name": f"^{n}vm$"}))
+    data, logs = (live_volume(c, f"{n}{v}") for v in ("data", "logs"))
+    attached = c.nova.volumes.get_server_volumes(server.id)
+    # Nova names devices in attach order: the declared order.
+    assert [a.volumeId for a in sorted(attached, key=lambda a: a.device)] == [data.id, logs.id]
+    assert {c.block_storage.get_volume(v.id).status for v in (data, logs)} == {"in-use"}
+
+    # Out of band: one detached by hand is drift of the server, attached again.
+    c.nova.volumes.delete_server_volume(server.id, logs.id)
+    deadline = time.monotonic() + 120
+    while c.block_storage.get_volume(logs.id).status != "available":
+        assert time.monotonic() < deadline, "the volume was not detached"
+        time.sleep(1)
+    assert changes(plan(path)) == {f"servers.admin/{n}vm": ("update", ["volumes"])}
+    ok(apply(path))
+    assert_converged(path)
+    assert c.block_storage.get_volume(logs.id).status == "in-use"
