@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from bootstrap import known_hosts
-from bootstrap.drivers import _nova
+from bootstrap.drivers import _cinder, _nova
 from bootstrap.drivers._neutron import marker_tags, stack_in, stack_tag
 from bootstrap.drivers._nova import (  # noqa: F401  (tests import them from here)
     HIDDEN,
@@ -51,11 +51,14 @@ class ServerDriver(Driver):
         "networks[].network": "networks",
         "security_groups[]": "security_groups",
         "volumes[]": "volumes",
+        "boot_volume": "volumes",
     }
     updatable = frozenset(
         {"metadata", "security_groups", "image", "flavor", "known_hosts", "volumes"}
     )
-    immutable = frozenset({"keypair", "networks", "user_data", "availability_zone", "config_drive"})
+    immutable = frozenset(
+        {"keypair", "networks", "user_data", "availability_zone", "config_drive", "boot_volume"}
+    )
     destructive_fields = frozenset({"image", "flavor"})
     set_fields = frozenset({"security_groups", "volumes"})
     # Volumes are attached once the server is ACTIVE, one by one in the declared order.
@@ -158,6 +161,7 @@ class ServerDriver(Driver):
 
     def comparable(self, resource, observed, desired, facts):
         """known_hosts compares as the spec's path while the file has every address."""
+        observed = _cinder.boot_volume_apart(observed, desired)
         path = desired.get("known_hosts")
         probe = FileText(path, missing_ok=True) if path else None
         if probe is None or probe not in facts:
@@ -250,6 +254,10 @@ class ServerDriver(Driver):
             args["nics"] = "auto"
         if "security_groups" in spec:
             args["security_groups"] = [resolver.id(r.address) for r in spec["security_groups"]]
+        if "boot_volume" in spec:
+            args["block_device_mapping_v2"] = _cinder.boot_from(
+                resolver.id(spec["boot_volume"].address)
+            )
         if "keypair" in spec:
             args["key_name"] = spec["keypair"].address.name
         if "metadata" in desired:
@@ -323,7 +331,14 @@ class ServerDriver(Driver):
         project_id = args["project_id"]
         scoped = _nova.project_cloud(cloud, project_id)
         kwargs: dict[str, Any] = {"tags": args["tags"], "nics": args["nics"]}
-        for f in ("security_groups", "key_name", "meta", "availability_zone", "config_drive"):
+        for f in (
+            "security_groups",
+            "key_name",
+            "meta",
+            "availability_zone",
+            "config_drive",
+            "block_device_mapping_v2",
+        ):
             if f in args:
                 kwargs[f] = args[f]
         if "userdata" in args:
@@ -409,7 +424,7 @@ class ServerDriver(Driver):
         if "security_groups" in patch:
             self._change_groups(cloud, project_id, observed.id, patch["security_groups"])
         if "volumes" in patch:
-            _attach_volumes(scoped, observed.id, patch["volumes"])
+            _cinder.attach_volumes(scoped, observed.id, patch["volumes"])
         if patch.get("known_hosts"):
             # A rebuilt server has new host keys; a missing entry needs the keys again.
             listed = all_addresses(getattr(server, "addresses", None) or {})
@@ -503,16 +518,3 @@ def _boot(nova: Any, name: str, image: str | None, flavor: str, kwargs: dict[str
             status=400,
             retryable=True,
         ) from exc
-
-
-def _attach_volumes(cloud: Any, server_id: str, delta: SetDelta) -> None:
-    """Detach what is no longer listed, then attach in the declared order, each one
-    in-use before the next (Nova names the devices in the order it attaches them)."""
-    from bootstrap.drivers.volumes import wait_status
-
-    for volume_id in delta.remove:
-        cloud.nova.volumes.delete_server_volume(server_id, volume_id)
-        wait_status(cloud, volume_id, "available")
-    for volume_id in delta.add:
-        cloud.nova.volumes.create_server_volume(server_id, volume_id)
-        wait_status(cloud, volume_id, "in-use")

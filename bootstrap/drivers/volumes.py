@@ -17,13 +17,13 @@ The ownership marker lives in the volume's metadata (`managed_by: openstack-boot
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 from bootstrap.drivers import _nova
+from bootstrap.drivers._cinder import wait_status
 from bootstrap.drivers.base import Driver
-from bootstrap.errors import PlanError, ResourceFailed, WaitTimeout
+from bootstrap.errors import PlanError
 from bootstrap.model import Address, Manifest, Ref, Resource
 from bootstrap.plan import Action, MapDelta, Observed
 
@@ -31,10 +31,6 @@ MARKER_KEY = "managed_by"
 MARKER_VALUE = "openstack-bootstrap"
 STACK_KEY = "bootstrap_stack"
 OWN_KEYS = (MARKER_KEY, STACK_KEY)
-# Cinder answers a create at once and makes the volume in the background (an image is
-# copied in: minutes for a big one).
-WAIT_TIMEOUT = 600.0
-POLL = 1.0
 
 
 def text_map(value: Any) -> dict[str, str]:
@@ -215,32 +211,3 @@ class VolumeDriver(Driver):
         acting = self._cloud_for(cloud, observed.fields["project_id"])
         acting.block_storage.delete_volume(observed.id, ignore_missing=False)
         wait_status(acting, observed.id, None)
-
-
-def wait_status(cloud, volume_id, *statuses, size=None, timeout=WAIT_TIMEOUT):
-    """Poll the volume until it is in one of `statuses` (None: gone)."""
-    from openstack import exceptions
-
-    bs = cloud.block_storage
-    deadline = time.monotonic() + timeout
-    status = "unknown"
-    while True:
-        try:
-            volume = bs.get_volume(volume_id)
-        except exceptions.NotFoundException:
-            if None in statuses:
-                return None
-            raise ResourceFailed(f"volume {volume_id} vanished while waiting for it") from None
-        status = volume.status
-        if status.startswith("error"):
-            raise ResourceFailed(f"volume {volume_id} went to {status}")
-        if status in statuses and (size is None or volume.size == size):
-            return volume
-        if time.monotonic() > deadline:
-            want = " or ".join(s or "gone" for s in statuses)
-            raise WaitTimeout(
-                f"volume {volume_id} did not reach {want} within {timeout:g}s "
-                f"(last status: {status})",
-                retryable=False,
-            )
-        time.sleep(POLL)

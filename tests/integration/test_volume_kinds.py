@@ -321,19 +321,20 @@ networks:
 subnets:
   - {name: {n}sub, project: admin, network: {n}net, cidr: 10.77.0.0/24}
 volumes:
+  - {name: {n}root, project: admin, size: 1, image: {n}img}
   - {name: {n}data, project: admin, size: 1}
   - {name: {n}logs, project: admin, size: 1}
 servers:
   - name: {n}vm
     project: admin
-    image: {n}img
+    boot_volume: {n}root
     flavor: {n}tiny
     networks: [{n}net]
     volumes: [{n}data, {n}logs]
 """
 
 
-def test_server_volumes_attached_in_order_and_kept_attached(tmp_path, unique_name, cleanup):
+def test_server_boots_from_a_volume_and_attaches_volumes_in_order(tmp_path, unique_name, cleanup):
     n = unique_name
     (tmp_path / "disk.raw").write_bytes(bytes(1 << 20))
     path = manifest(tmp_path, n, ATTACHED)
@@ -341,11 +342,13 @@ def test_server_volumes_attached_in_order_and_kept_attached(tmp_path, unique_nam
     assert_converged(path)
     c = connect()
     server = one(c.nova.servers.list(search_opts={"name": f"^{n}vm$"}))
-    data, logs = (live_volume(c, f"{n}{v}") for v in ("data", "logs"))
+    root, data, logs = (live_volume(c, f"{n}{v}") for v in ("root", "data", "logs"))
+    assert not server.image  # booted from the volume
     attached = c.nova.volumes.get_server_volumes(server.id)
-    # Nova names devices in attach order: the declared order.
-    assert [a.volumeId for a in sorted(attached, key=lambda a: a.device)] == [data.id, logs.id]
-    assert {c.block_storage.get_volume(v.id).status for v in (data, logs)} == {"in-use"}
+    # Nova names devices in attach order: the root volume, then the declared order.
+    by_device = [a.volumeId for a in sorted(attached, key=lambda a: a.device)]
+    assert by_device == [root.id, data.id, logs.id]
+    assert {c.block_storage.get_volume(v.id).status for v in (root, data, logs)} == {"in-use"}
 
     # Out of band: one detached by hand is drift of the server, attached again.
     c.nova.volumes.delete_server_volume(server.id, logs.id)
