@@ -9,12 +9,13 @@ import json
 from devcloud_common import NOVA_HOST, Failure, log
 from devcloud_procs import request
 
-# devstack's defaults: the flat provider network "public" (the fake chassis maps physnet
-# "public"; tests use VLANs on it, never flat) and a shared default pool for project subnets
-PUBLIC_NET = {'name': 'public', 'router:external': True, 'is_default': True,
+# devstack's defaults, renamed: a flat provider network on physnet "public" (the fake
+# chassis maps it; tests use VLANs there, never flat) and a shared default pool for project
+# subnets. Not named "public": the example manifests create and delete a network so named.
+PUBLIC_NET = {'name': 'devcloud-public', 'router:external': True, 'is_default': True,
               'provider:network_type': 'flat', 'provider:physical_network': 'public',
               'description': 'devcloud default external network (auto-allocated topology)'}
-PUBLIC_SUBNET = {'name': 'public-subnet', 'ip_version': 4, 'cidr': '172.24.4.0/24',
+PUBLIC_SUBNET = {'name': 'devcloud-public-subnet', 'ip_version': 4, 'cidr': '172.24.4.0/24',
                  'gateway_ip': '172.24.4.1', 'enable_dhcp': False,
                  'allocation_pools': [{'start': '172.24.4.10', 'end': '172.24.4.250'}]}
 DEFAULT_POOL = {'name': 'shared-default-subnetpool-v4', 'prefixes': ['10.0.0.0/16'],
@@ -54,11 +55,11 @@ class CloudDefaults:
                               'neutron-api')
             return json.loads(data) if data else {}
 
-        nets = call('GET', '/networks?name=public&router:external=true')['networks']
+        nets = call('GET', f'/networks?name={PUBLIC_NET["name"]}&router:external=true')['networks']
         net = nets[0] if nets else call('POST', '/networks', {'network': PUBLIC_NET})['network']
         if not call('GET', f'/subnets?network_id={net["id"]}')['subnets']:
             call('POST', '/subnets', {'subnet': dict(PUBLIC_SUBNET, network_id=net['id'])})
         if not call('GET', '/subnetpools?name=' + DEFAULT_POOL['name'])['subnetpools']:
             call('POST', '/subnetpools', {'subnetpool': DEFAULT_POOL})
         marker.write_text(f'{net["id"]}\n')
-        log('neutron: default external network "public" and default subnet pool')
+        log(f'neutron: default external network {PUBLIC_NET["name"]} and default subnet pool')
