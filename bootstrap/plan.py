@@ -21,6 +21,7 @@ from bootstrap.model import MASK, Address, Manifest, Resource, Secret
 if TYPE_CHECKING:
     from bootstrap.drivers.base import Driver
     from bootstrap.probes import Facts
+    from bootstrap.target import Targeting
 
 PLAN_FORMAT_VERSION = 1
 
@@ -258,6 +259,8 @@ class Plan:
     requests: int = 0
     read_seconds: float = 0.0
     stack: str | None = None  # the stack the plan acts for (its markers, its --prune)
+    # --target: what was asked for and what was pulled in; None = the whole manifest.
+    targets: Targeting | None = None
 
     @property
     def has_changes(self) -> bool:
@@ -283,6 +286,7 @@ class Plan:
                 "held_back": sum(1 for c in self.changes if c.held_back),
             },
             "requests": self.requests,
+            "targets": self.targets.to_json() if self.targets is not None else None,
             "changes": [c.to_json() for c in self.changes],
             "diagnostics": [d.to_json() for d in self.diagnostics],
         }
@@ -451,5 +455,8 @@ def make_plan(
     from bootstrap.gates import prevent_destroy_errors  # gates imports this module
 
     diagnostics.extend(prevent_destroy_errors(changes))
+    unmarked = ownership.unmarked_warning(drivers, changes, stack)
+    if unmarked is not None:
+        diagnostics.append(unmarked)
     the_plan = Plan(changes=changes, graph=graph, diagnostics=diagnostics, stack=stack)
     return the_plan, resolver

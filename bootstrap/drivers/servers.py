@@ -48,6 +48,7 @@ class ServerDriver(Driver):
         "image": "images",
         "flavor": "flavors",
         "keypair": "keypairs",
+        "server_group": "server_groups",
         "networks[].network": "networks",
         "security_groups[]": "security_groups",
         "volumes[]": "volumes",
@@ -57,7 +58,15 @@ class ServerDriver(Driver):
         {"metadata", "security_groups", "image", "flavor", "known_hosts", "volumes"}
     )
     immutable = frozenset(
-        {"keypair", "networks", "user_data", "availability_zone", "config_drive", "boot_volume"}
+        {
+            "keypair",
+            "networks",
+            "user_data",
+            "availability_zone",
+            "config_drive",
+            "server_group",
+            "boot_volume",
+        }
     )
     destructive_fields = frozenset({"image", "flavor"})
     set_fields = frozenset({"security_groups", "volumes"})
@@ -268,6 +277,8 @@ class ServerDriver(Driver):
         for f in ("availability_zone", "config_drive"):
             if f in spec:
                 args[f] = spec[f]
+        if "server_group" in spec:
+            args["scheduler_hints"] = {"group": resolver.id(spec["server_group"].address)}
         args["wait"] = bool(spec.get("wait", True))
         args["timeout"] = float(spec.get("timeout", DEFAULT_TIMEOUT))
         if spec.get("known_hosts"):
@@ -303,6 +314,14 @@ class ServerDriver(Driver):
     # --- reading --------------------------------------------------------------------
     def read_all(self, cloud, resources):
         out = [self.observe(s) for s in self._list(cloud, resources)]
+        if any("server_group" in r.spec for r in resources):
+            # The server list does not say which group a server is in; the group list
+            # names its members: one more list call, only when the manifest asks.
+            from bootstrap.drivers.server_groups import list_groups
+
+            group_of = {m: g.id for g in list_groups(cloud, resources) for m in g.members}
+            for o in out:
+                o.fields["server_group"] = group_of.get(o.id)
         return [o for o in out if o.fields["status"] not in ("DELETED", "SOFT_DELETED")]
 
     def _list(self, cloud, resources) -> list[Any]:
@@ -337,6 +356,7 @@ class ServerDriver(Driver):
             "meta",
             "availability_zone",
             "config_drive",
+            "scheduler_hints",
             "block_device_mapping_v2",
         ):
             if f in args:
