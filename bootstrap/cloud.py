@@ -192,6 +192,10 @@ class Cloud:
     def network(self) -> Any:
         return self.sdk.network
 
+    @property
+    def block_storage(self) -> Any:
+        return self.sdk.block_storage
+
     # ---- who am I --------------------------------------------------------------------
     @cached_property
     def access(self) -> Any:

@@ -8,9 +8,10 @@ tool writes carries it, in the one place each service has for it:
 - Neutron resources and Nova servers: the tags `managed-by:openstack-bootstrap` and
   `stack:NAME` (`_neutron.MARKER_TAG`, `_neutron.STACK_TAG_PREFIX`);
 - Glance images: the properties `managed_by: openstack-bootstrap` and
-  `bootstrap_stack: NAME` (`_glance.MARKER_PROP`, `_glance.STACK_PROP`).
+  `bootstrap_stack: NAME` (`_glance.MARKER_PROP`, `_glance.STACK_PROP`);
+- Cinder volumes: the same two keys in the volume metadata (`volumes.MARKER_KEY`, ...).
 
-Flavors and keypairs have no place for a marker, role assignments neither (they are
+Flavors, volume types and keypairs have no place for a marker, role assignments neither (they are
 judged by their two ends). The decisions, all pure and called by `make_plan`:
 
 - `claim`: a declared resource whose live match is marked without a stack (made before

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from bootstrap import known_hosts
-from bootstrap.drivers import _nova
+from bootstrap.drivers import _cinder, _nova
 from bootstrap.drivers._neutron import marker_tags, stack_in, stack_tag
 from bootstrap.drivers._nova import (  # noqa: F401  (tests import them from here)
     HIDDEN,
@@ -33,7 +33,7 @@ from bootstrap.drivers.ports import port_nic
 from bootstrap.errors import CloudError, ResourceFailed
 from bootstrap.export import ALWAYS
 from bootstrap.model import Address, Manifest, Ref, Resource, Secret
-from bootstrap.plan import Action, Change, FieldDiff, Observed, SetDelta, Step
+from bootstrap.plan import Action, Change, FieldDiff, Observed, SetDelta, Step, contains_pending
 from bootstrap.probes import FileText
 
 DEFAULT_TIMEOUT = 600
@@ -54,13 +54,27 @@ class ServerDriver(Driver):
         "networks[].network": "networks",
         "networks[].port": "ports",
         "security_groups[]": "security_groups",
+        "volumes[]": "volumes",
+        "boot_volume": "volumes",
     }
-    updatable = frozenset({"metadata", "security_groups", "image", "flavor", "known_hosts"})
+    updatable = frozenset(
+        {"metadata", "security_groups", "image", "flavor", "known_hosts", "volumes"}
+    )
     immutable = frozenset(
-        {"keypair", "networks", "user_data", "availability_zone", "config_drive", "server_group"}
+        {
+            "keypair",
+            "networks",
+            "user_data",
+            "availability_zone",
+            "config_drive",
+            "server_group",
+            "boot_volume",
+        }
     )
     destructive_fields = frozenset({"image", "flavor"})
-    set_fields = frozenset({"security_groups"})
+    set_fields = frozenset({"security_groups", "volumes"})
+    # Volumes are attached once the server is ACTIVE, one by one in the declared order.
+    set_after_create = frozenset({"volumes"})
     map_fields = frozenset({"metadata"})
     secret_fields = frozenset({"user_data"})
     path_fields = {"known_hosts": "write"}
@@ -114,6 +128,7 @@ class ServerDriver(Driver):
             "config_drive": str(info.get("config_drive")).lower() in ("true", "1"),
             "user_data": user_data,
             "addresses": all_addresses(info.get("addresses") or {}),
+            "volumes": [v["id"] for v in info.get("os-extended-volumes:volumes_attached") or []],
         }
         if info.get("status") == "ERROR":
             fields["fault"] = _nova.fault_message(s)
@@ -155,6 +170,8 @@ class ServerDriver(Driver):
             return True
         if field_name == "networks" and isinstance(observed, list):
             return networks_equal(desired, observed)
+        if field_name == "volumes" and not contains_pending(desired):
+            return set(desired or []) == set(observed or [])  # attached is attached
         return super().equal(field_name, desired, observed)
 
     # --- probes: the known_hosts file ---------------------------------------------------
@@ -164,6 +181,7 @@ class ServerDriver(Driver):
 
     def comparable(self, resource, observed, desired, facts):
         """known_hosts compares as the spec's path while the file has every address."""
+        observed = _cinder.boot_volume_apart(observed, desired)
         path = desired.get("known_hosts")
         probe = FileText(path, missing_ok=True) if path else None
         if probe is None or probe not in facts:
@@ -256,6 +274,10 @@ class ServerDriver(Driver):
             args["nics"] = "auto"
         if "security_groups" in spec:
             args["security_groups"] = [resolver.id(r.address) for r in spec["security_groups"]]
+        if "boot_volume" in spec:
+            args["block_device_mapping_v2"] = _cinder.boot_from(
+                resolver.id(spec["boot_volume"].address)
+            )
         if "keypair" in spec:
             args["key_name"] = spec["keypair"].address.name
         if "metadata" in desired:
@@ -346,6 +368,7 @@ class ServerDriver(Driver):
             "availability_zone",
             "config_drive",
             "scheduler_hints",
+            "block_device_mapping_v2",
         ):
             if f in args:
                 kwargs[f] = args[f]
@@ -431,6 +454,8 @@ class ServerDriver(Driver):
                 nova.servers.delete_meta(observed.id, list(delta.unset))
         if "security_groups" in patch:
             self._change_groups(cloud, project_id, observed.id, patch["security_groups"])
+        if "volumes" in patch:
+            _cinder.attach_volumes(scoped, observed.id, patch["volumes"])
         if patch.get("known_hosts"):
             # A rebuilt server has new host keys; a missing entry needs the keys again.
             listed = all_addresses(getattr(server, "addresses", None) or {})

@@ -16,6 +16,7 @@ from devcloud_common import (
     log,
 )
 from devcloud_config import ConfigFiles
+from devcloud_defaults import CloudDefaults
 from devcloud_infra import Infra
 from devcloud_install import HostSetup
 from devcloud_procs import Procs, group_members, request, tcp_answers, unix_answers
@@ -26,7 +27,7 @@ if TYPE_CHECKING:  # devcloud.py is the entry script: never imported at run time
     from devcloud import Settings
 
 
-class Cloud(HostSetup, ConfigFiles, Infra, Schemas, OpenStackServices):
+class Cloud(HostSetup, ConfigFiles, Infra, Schemas, OpenStackServices, CloudDefaults):
     """One base class per phase of ``up``; they share self.s (Settings), self.procs and
     self.env, and call each other's steps through self."""
 
@@ -90,7 +91,7 @@ class Cloud(HostSetup, ConfigFiles, Infra, Schemas, OpenStackServices):
         checks = {
             'keystone': s.auth_url, 'placement-api': s.url('placement') + '/',
             'glance-api': s.url('glance') + '/versions', 'neutron-api': s.url('neutron') + '/',
-            'nova-api': s.url('nova') + '/',
+            'nova-api': s.url('nova') + '/', 'cinder-api': s.url('cinder') + '/',
         }
         for name, (pkey, _logs) in SERVICES.items():
             pid = self.procs.pid(name)

@@ -17,13 +17,20 @@ DEVCLOUD = LIB.parent  # devcloud/
 REPO = DEVCLOUD.parent
 NOVA_HOST = 'devcloud'  # nova [DEFAULT]host == the OVN fake chassis name
 REGION = 'RegionOne'
-RABBIT_NODE = 'devcloud@localhost'
+# epmd is shared between clouds on one machine: a second cloud (its own DEVCLOUD_STATE and
+# ports) needs its own Erlang node name, or its RabbitMQ refuses to start
+_RABBIT_PORT = os.environ.get('DEVCLOUD_RABBIT_PORT', '5683')
+RABBIT_NODE = os.environ.get('DEVCLOUD_RABBIT_NODE') or (
+    'devcloud@localhost' if _RABBIT_PORT == '5683' else f'devcloud{_RABBIT_PORT}@localhost')
 APT_PACKAGES = ('rabbitmq-server', 'ovn-central', 'mariadb-server',
-                'python3-venv', 'python3-dev', 'build-essential')
+                'python3-venv', 'python3-dev', 'build-essential',
+                # cinder inspects every image it writes to a volume with qemu-img
+                'qemu-utils')
 DATABASES = ('keystone', 'glance', 'nova_api', 'nova_cell0', 'nova_cell1', 'placement',
-             'neutron')
+             'neutron', 'cinder')
 DEFAULT_PORTS = {  # DEVCLOUD_<NAME>_PORT
     'keystone': 5000, 'glance': 9292, 'nova': 8774, 'placement': 8778, 'neutron': 9696,
+    'cinder': 8776,
     'rabbit': 5683, 'rabbit_dist': 25683, 'epmd': 4369,
 }
 # Patience: CI machines are slow and noisy. Every wait is bounded but generous.
@@ -48,10 +55,15 @@ SERVICES = {
     'nova-conductor': (None, ['nova-conductor.log', 'nova-conductor.stdout']),
     'nova-scheduler': (None, ['nova-scheduler.log', 'nova-scheduler.stdout']),
     'nova-compute': (None, ['nova-compute.log', 'nova-compute.stdout']),
+    'cinder-api': ('cinder', ['cinder-api.log', 'cinder-api.stdout']),
+    'cinder-scheduler': (None, ['cinder-scheduler.log', 'cinder-scheduler.stdout']),
+    'cinder-volume': (None, ['cinder-volume.log', 'cinder-volume.stdout']),
 }
-LOW_PRIORITY_AT_START = ('glance-api', 'neutron-api', 'nova-api', 'nova-scheduler')
+LOW_PRIORITY_AT_START = ('glance-api', 'neutron-api', 'nova-api', 'nova-scheduler',
+                         'cinder-api', 'cinder-scheduler', 'cinder-volume')
 STARTUP_NICE = int(os.environ.get('DEVCLOUD_STARTUP_NICE', '10'))
-OPENSTACK_SERVICES = ('nova-compute', 'nova-scheduler', 'nova-conductor', 'nova-api',
+OPENSTACK_SERVICES = ('cinder-volume', 'cinder-scheduler', 'cinder-api',
+                      'nova-compute', 'nova-scheduler', 'nova-conductor', 'nova-api',
                       'neutron-api', 'glance-api', 'placement-api', 'keystone')
 INFRA_SERVICES = ('fake-ovn-controller', 'ovn-northd', 'ovsdb-sb', 'ovsdb-nb', 'rabbitmq',
                   'mysqld', 'epmd')

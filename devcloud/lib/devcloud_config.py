@@ -50,7 +50,8 @@ class ConfigFiles:
         policy = render('oslo_policy.conf')
         for d in ('nova/lock', 'nova/instances', 'neutron/lock', 'glance/images',
                   'glance/staging', 'glance/tasks', 'glance/cache', 'glance/lock', 'keystone',
-                  'home', 'rabbit/home', 'rabbit/mnesia', 'ovn'):
+                  'home', 'rabbit/home', 'rabbit/mnesia', 'ovn', 'cinder/lock',
+                  'cinder/conversion', 'cinder/coordination', 'cinder/volumes'):
             (D / d).mkdir(parents=True, exist_ok=True)
         (L / 'ovn').mkdir(parents=True, exist_ok=True)
         (L / 'rabbit').mkdir(parents=True, exist_ok=True)
@@ -76,7 +77,7 @@ class ConfigFiles:
             api_database=s.dburl('nova_api'), database=s.dburl('nova_cell1'),
             oslo_policy=policy, service_user=svc_user, keystone_authtoken=self.authtoken('nova'),
             placement=self.authsect('placement', 'placement'),
-            neutron=self.authsect('neutron', 'neutron')))
+            neutron=self.authsect('neutron', 'neutron'), cinder=self.authsect('cinder', 'nova')))
         self.write('nova/nova-api.conf', render('nova-api.conf'))
         self.write('nova/nova-compute.conf', render('nova-compute.conf'))
 
@@ -89,6 +90,14 @@ class ConfigFiles:
         self.write('neutron/plugins/ml2/ml2_conf.ini', render('ml2_conf.ini', run=R))
         self.write('neutron/uwsgi.ini', render(
             'neutron-uwsgi.ini', port=P['neutron'], venv=V, lib=LIB, etc=E))
+
+        self.write('cinder/api-paste.ini', (V / 'etc/cinder/api-paste.ini').read_text())
+        self.write('cinder/cinder.conf', render(
+            'cinder.conf', nova_host=NOVA_HOST, logs=L, data=D, etc=E, venv=V,
+            rabbit_url=rabbit_url,
+            database=s.dburl('cinder'), oslo_policy=policy,
+            keystone_authtoken=self.authtoken('cinder'), nova=self.authsect('nova', 'nova'),
+            service_user=self.authsect('service_user', 'cinder').split('\n', 1)[1]))
 
         self.write('mysql/my.cnf', render('my.cnf', data=D, run=R, logs=L))
         self.write('rabbit/rabbitmq.conf', render('rabbitmq.conf', port=P['rabbit']))

@@ -19,7 +19,8 @@ class HostSetup:
         """Refuse to start over a port held by a process we did not start."""
         owners = {'keystone': 'keystone', 'glance': 'glance-api', 'nova': 'nova-api',
                   'placement': 'placement-api', 'neutron': 'neutron-api',
-                  'rabbit': 'rabbitmq', 'rabbit_dist': 'rabbitmq', 'epmd': 'epmd'}
+                  'cinder': 'cinder-api', 'rabbit': 'rabbitmq', 'rabbit_dist': 'rabbitmq',
+                  'epmd': 'epmd'}
         busy = []
         for key, svc in owners.items():
             port = self.s.ports[key]

@@ -111,8 +111,13 @@ class Schemas:
                  REGION, '--bootstrap-public-url', ks, '--bootstrap-internal-url', ks]]),
             'placement': (['placement'], E / 'placement/placement.conf', '', [
                 manage('placement-manage', str(E / 'placement/placement.conf'), 'db', 'sync')]),
-            'glance': (['glance'], E / 'glance/glance-api.conf', '', [
-                manage('glance-manage', str(E / 'glance/glance-api.conf'), 'db', 'sync')]),
+            # + the metadata definitions Glance ships (GET /v2/metadefs/* is empty without)
+            'glance': (['glance'], E / 'glance/glance-api.conf', 'metadefs', [
+                manage('glance-manage', str(E / 'glance/glance-api.conf'), 'db', 'sync'),
+                manage('glance-manage', str(E / 'glance/glance-api.conf'), 'db',
+                       'load_metadefs', '--path', str(V / 'etc/glance/metadefs'))]),
+            'cinder': (['cinder'], E / 'cinder/cinder.conf', '', [
+                manage('cinder-manage', str(E / 'cinder/cinder.conf'), 'db', 'sync')]),
             'neutron': (['neutron'], E / 'neutron/neutron.conf', '', [
                 manage('neutron-db-manage', str(E / 'neutron/neutron.conf'), '--config-file',
                        str(E / 'neutron/plugins/ml2/ml2_conf.ini'), 'upgrade', 'heads')]),

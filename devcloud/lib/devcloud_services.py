@@ -60,6 +60,10 @@ class OpenStackServices:
                     '--threads', '4', '-k', 'gthread', '--timeout', '120',
                     '--graceful-timeout', '2', '--no-control-socket']
         nova_conf = ['--config-file', str(E / 'nova/nova.conf')]
+        cinder_conf = ['--config-file', str(E / 'cinder/cinder.conf')]
+        # cinder-volume imports its volume_driver (devcloud_cinder_driver) by module name
+        cinder_env = dict(env, PYTHONPATH=str(LIB))
+        cinder_fps = [E / 'cinder/cinder.conf', LIB / 'devcloud_cinder_driver.py']
         vfp = [V / '.devcloud-installed']
 
         def wsgi(name, port, app, cfg_env, fps):
@@ -93,6 +97,15 @@ class OpenStackServices:
                                          str(E / 'neutron/uwsgi.ini')], env,
                                         [E / 'neutron/uwsgi.ini', E / 'neutron/neutron.conf',
                                          E / 'neutron/plugins/ml2/ml2_conf.ini', *vfp])),
+            'cinder-api': ('cinder', wsgi(
+                'cinder-api', 'cinder', 'cinder.wsgi.api',
+                {'DEVCLOUD_WSGI_ARGS': ' '.join(
+                    [*cinder_conf, '--log-file', str(s.logs / 'cinder-api.log')])},
+                [E / 'cinder/cinder.conf', E / 'cinder/api-paste.ini'])),
+            'cinder-scheduler': ('cinder', ([str(V / 'bin/cinder-scheduler'), *cinder_conf],
+                                            cinder_env, [*cinder_fps, *vfp])),
+            'cinder-volume': ('cinder', ([str(V / 'bin/cinder-volume'), *cinder_conf],
+                                         cinder_env, [*cinder_fps, *vfp])),
             'nova-compute': (None, ([str(V / 'bin/python'), str(LIB / 'nova_compute.py'),
                                      *nova_conf, '--config-file',
                                      str(E / 'nova/nova-compute.conf')], env,
@@ -124,7 +137,8 @@ class OpenStackServices:
         # only for requests); conductor + scheduler first: nova-compute waits for them
         launchers, launch_errors = [], []
         for name in ('nova-conductor', 'nova-scheduler', 'keystone', 'placement-api',
-                     'nova-api', 'glance-api', 'neutron-api'):
+                     'nova-api', 'glance-api', 'neutron-api', 'cinder-api', 'cinder-scheduler',
+                     'cinder-volume'):
             dep = specs[name][0]
             if dep not in syncs:
                 launch(name)
@@ -185,18 +199,20 @@ class OpenStackServices:
         compute_t0 = started_at.get('nova-compute', '')
 
         for svc, key in (('placement-api', 'placement'), ('glance-api', 'glance'),
-                         ('neutron-api', 'neutron'), ('nova-api', 'nova')):
+                         ('neutron-api', 'neutron'), ('nova-api', 'nova'),
+                         ('cinder-api', 'cinder')):
             self.wait_http(svc, s.url(key) + '/')
         # authtoken really enforced: no token -> 401 everywhere
         for svc, url in (('glance-api', s.url('glance') + '/v2/images'),
                          ('nova-api', s.url('nova') + '/v2.1/flavors'),
                          ('placement-api', s.url('placement') + '/resource_providers'),
-                         ('neutron-api', s.url('neutron') + '/v2.0/networks')):
+                         ('neutron-api', s.url('neutron') + '/v2.0/networks'),
+                         ('cinder-api', s.url('cinder') + '/v3/volumes')):
             code = self.wait(f'{svc} to answer {url}',
                              lambda url=url: request('GET', url, timeout=30)[0], svc)
             if code != 401:
                 raise Failure(f'{url} without a token returned {code} (expected 401)', svc)
-        log('all 5 APIs answer (401 without a token)')
+        log('all 6 APIs answer (401 without a token)')
 
         # ---- ready for boots: RP in placement, host mapped, heartbeat newer than launch
         tok = self.wait('an admin token from keystone', self.token, 'keystone', interval=1)
@@ -235,6 +251,8 @@ class OpenStackServices:
             if name in started:
                 self.wait(f'{name} to start', lambda n=name: self.log_has(
                     n, started, b'Starting ' + n.split('-')[1].encode() + b' node'), name)
+        self.wait_cinder(hdr)
+        self.network_defaults(hdr)
         log(f'READY: export OS_CLIENT_CONFIG_FILE={s.state}/clouds.yaml OS_CLOUD=devcloud'
             ' (or devcloud-demo)')
 
@@ -254,6 +272,9 @@ class OpenStackServices:
             ['nova', 'compute', s.url('nova') + '/v2.1', 'OpenStack Compute'],
             ['placement', 'placement', s.url('placement'), 'Placement API'],
             ['neutron', 'network', s.url('neutron'), 'OpenStack Networking'],
+            # the same Cinder v3 API under both types clients look for
+            ['cinderv3', 'volumev3', s.url('cinder') + '/v3', 'OpenStack Block Storage'],
+            ['cinder', 'block-storage', s.url('cinder') + '/v3', 'OpenStack Block Storage'],
         ]
         return json.dumps({'auth_url': s.auth_url, 'region': REGION, 'catalog': catalog})
 

@@ -1,9 +1,10 @@
 """WSGI entry point for every devcloud API: ``devcloud_wsgi:application``.
 
 The module named by ``DEVCLOUD_WSGI_APP`` (``keystone.wsgi.api``, ``glance.wsgi.api``,
-``nova.wsgi.osapi_compute``, ``placement.wsgi.api``, ``neutron.wsgi.api``) is imported with
-``sys.argv`` hidden: the services parse ``sys.argv`` through oslo.config at import time and
-would die on gunicorn's/uWSGI's own arguments ("unrecognized arguments").
+``nova.wsgi.osapi_compute``, ``placement.wsgi.api``, ``neutron.wsgi.api``,
+``cinder.wsgi.api``) is imported with ``sys.argv`` hidden: the services parse ``sys.argv``
+through oslo.config at import time and would die on gunicorn's/uWSGI's own arguments
+("unrecognized arguments"). ``DEVCLOUD_WSGI_ARGS`` are what the service sees instead.
 """
 
 import importlib
@@ -11,6 +12,8 @@ import os
 import sys
 
 _argv, sys.argv = sys.argv, sys.argv[:1]
+# services with no config-file variable of their own (cinder) read their --config-file here
+sys.argv += os.environ.get('DEVCLOUD_WSGI_ARGS', '').split()
 try:
     application = importlib.import_module(os.environ['DEVCLOUD_WSGI_APP']).application
 finally:

@@ -1,8 +1,8 @@
 """Idempotently populate keystone for devcloud (run by ``devcloud/up`` with the cloud's venv).
 
-* project ``service`` + users nova/placement/neutron/glance with roles admin + service
+* project ``service`` + users nova/placement/neutron/glance/cinder with roles admin + service
 * catalog: identity (made by ``keystone-manage bootstrap``), image, compute, placement,
-  network; public + internal endpoints in the region
+  network, volumev3 + block-storage; public + internal endpoints in the region
 * non-admin project/user ``demo`` with roles member + reader
 
 Input (environment): DEVCLOUD_REGISTER = JSON {"auth_url", "region", "catalog":
@@ -22,7 +22,7 @@ ADMIN_PW = os.environ['DEVCLOUD_ADMIN_PASSWORD']
 SERVICE_PW = os.environ['DEVCLOUD_SERVICE_PASSWORD']
 DEMO_PW = os.environ['DEVCLOUD_DEMO_PASSWORD']
 REGION = CFG['region']
-SERVICE_USERS = ('nova', 'placement', 'neutron', 'glance')
+SERVICE_USERS = ('nova', 'placement', 'neutron', 'glance', 'cinder')
 
 auth = v3.Password(auth_url=CFG['auth_url'], username='admin', password=ADMIN_PW,
                    project_name='admin', user_domain_id='default',

@@ -59,6 +59,8 @@ COLLECTIONS = {
     "application_credentials": "application_credentials",
     "ports": "ports",
     "rbac-policies": "network_rbac",
+    "types": "volume_types",
+    "volumes": "volumes",
 }
 
 

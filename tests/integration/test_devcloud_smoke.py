@@ -307,3 +307,86 @@ def test_demo_user_in_own_project(clients, public_assets, demo_cloud_config, uni
     assert server.id not in [s.id for s in admin_nova.servers.list()]
     assert server.id in [s.id for s in admin_nova.servers.list(search_opts={'all_tenants': 1})]
     assert all(s.tenant_id == server.tenant_id for s in dnova.servers.list())
+
+
+# ----------------------------------------------------------------------------- block storage
+def test_volume_attach_detach(clients, admin_cloud_config, public_assets, unique_name,
+                              cleanup, capsys):
+    """Cinder through openstacksdk's block-storage proxy on the same session: a volume
+    reaches available, attaches to a server of the emulated hypervisor (in-use), is
+    extended, detaches and is deleted; one more is made from the public image."""
+    conn = openstack.connection.Connection(config=admin_cloud_config)
+    bs, nova, net = conn.block_storage, clients['nova'], clients['network']
+    types = {s.type for s in clients['keystone'].services.list()}
+    assert {'volumev3', 'block-storage'} <= types, types
+
+    def status_of(volume_id, want):
+        def check():
+            v = bs.get_volume(volume_id)
+            assert v.status not in ('error', 'error_extending'), f'volume {volume_id}: {v.status}'
+            return v if v.status == want else None
+        return wait_for(check, f'volume {volume_id} {want}', interval=0.25)
+
+    t0 = time.monotonic()
+    volume = bs.create_volume(name=unique_name('cv-vol'), size=1)
+    cleanup.add('volume', lambda: bs.delete_volume(volume.id, ignore_missing=True))
+    status_of(volume.id, 'available')
+    created = time.monotonic() - t0
+
+    network = net.create_network(name=unique_name('cv-net'))
+    cleanup.add('network', net.delete_network, network)
+    net.create_subnet(network_id=network.id, ip_version=4, cidr=tenant_cidr())
+    server = nova.servers.create(unique_name('cv-server'), image=public_assets['image'],
+                                 flavor=public_assets['flavor'], nics=[{'net-id': network.id}])
+    cleanup.add('server', delete_server, nova, server.id)
+    wait_for(lambda: nova.servers.get(server.id).status == 'ACTIVE', 'server ACTIVE')
+
+    nova.volumes.create_server_volume(server.id, volume.id)
+    attached = status_of(volume.id, 'in-use')
+    assert [a['server_id'] for a in attached.attachments] == [server.id]
+    assert volume.id in [v.volumeId for v in nova.volumes.get_server_volumes(server.id)]
+    nova.volumes.delete_server_volume(server.id, volume.id)
+    status_of(volume.id, 'available')
+
+    bs.extend_volume(volume.id, 2)
+    assert status_of(volume.id, 'available').size == 2
+    from_image = bs.create_volume(name=unique_name('cv-vol-img'), size=1,
+                                  image_id=public_assets['image'])
+    cleanup.add('volume from image',
+                lambda: bs.delete_volume(from_image.id, ignore_missing=True))
+    assert status_of(from_image.id, 'available').is_bootable
+
+    for v in (volume, from_image):
+        bs.delete_volume(v.id)
+    for v in (volume, from_image):
+        wait_for(lambda v=v: bs.find_volume(v.id) is None, f'volume {v.id} deleted',
+                 interval=0.25)
+    with capsys.disabled():
+        print(f'\n[devcloud smoke] volume available in {created:.2f}s')
+
+
+def test_glance_metadefs_loaded(clients):
+    """Glance's shipped metadata definitions are loaded (a standard deployment has them)."""
+    glance = clients['glance']
+    resource_types = [r['name'] for r in glance.metadefs_resource_type.list()]
+    assert 'OS::Nova::Flavor' in resource_types and 'OS::Glance::Image' in resource_types, \
+        resource_types
+    namespaces = [n['namespace'] for n in glance.metadefs_namespace.list()]
+    assert 'OS::Compute::Hypervisor' in namespaces, namespaces
+
+
+def test_auto_allocated_topology(clients, unique_name, cleanup):
+    """A default external network and subnet pool exist: Neutron allocates a project's
+    network, subnet and router on demand (for a new project, then released)."""
+    ks, net = clients['keystone'], clients['network']
+    project = ks.projects.create(unique_name('cv-auto'), domain='default')
+    cleanup.add('project', ks.projects.delete, project)
+    dry = net.validate_auto_allocated_topology(project.id)
+    assert dry.id == 'dry-run=pass', dry
+    topology = net.get_auto_allocated_topology(project.id)
+    cleanup.add('topology', net.delete_auto_allocated_topology, project.id)
+    allocated = net.get_network(topology.id)
+    assert allocated.project_id == project.id
+    routers = list(net.routers(project_id=project.id))
+    assert len(routers) == 1 and routers[0].external_gateway_info['network_id'] in [
+        n.id for n in net.networks(is_router_external=True, is_default=True)]

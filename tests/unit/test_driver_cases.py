@@ -180,6 +180,7 @@ def test_the_kind_order_is_the_manifest_order():
         "endpoints",
         "images",
         "flavors",
+        "volume_types",
         "keypairs",
         "server_groups",
         "security_groups",
@@ -189,5 +190,6 @@ def test_the_kind_order_is_the_manifest_order():
         "routers",
         "ports",
         "floating_ips",
+        "volumes",
         "servers",
     )
