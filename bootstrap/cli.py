@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 0 when the cloud now matches, 2 when changes were held back, 1 on error",
     )
     plan_p.add_argument("--out", metavar="PLAN.json", help="save the plan for `apply PLAN.json`")
+    plan_p.add_argument(
+        "--timings",
+        action="store_true",
+        help="show where the time went: imports, load, connect, reads (each kind), "
+        "probes, diff, total (the JSON plan always carries them)",
+    )
     apply_p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     apply_p.add_argument(
         "--parallelism", type=int, default=8, metavar="N", help="changes made at once (8)"
@@ -198,15 +204,29 @@ def _plan_from_args(
     prune: bool,
     stack: str | None = None,
     adopt: bool = False,
+    timings=None,
 ):
-    from bootstrap import engine
-    from bootstrap.cloud import Cloud
-    from bootstrap.retry import RetryPolicy
+    from bootstrap.timings import Timings, since_process_start
 
-    loaded = engine.load(paths)
+    timings = timings or Timings()
+    # Interpreter start-up and the CLI's own imports come before any phase can be timed.
+    timings.add("imports", since_process_start() or 0.0)
+    with timings.phase("imports"):
+        from bootstrap import engine
+        from bootstrap.cloud import Cloud
+        from bootstrap.retry import RetryPolicy
+
+    with timings.phase("load"):
+        loaded = engine.load(paths)
     stack = engine.stack_of(loaded, stack, prune)  # refused before connecting
-    cloud = Cloud.connect(args.cloud, retry=RetryPolicy(budget=args.retry_budget))
-    plan, resolver = engine.plan(cloud, loaded, prune=prune, stack=stack, adopt=adopt)
+    with timings.phase("connect"):
+        cloud = Cloud.connect(args.cloud, retry=RetryPolicy(budget=args.retry_budget))
+    plan, resolver = engine.plan(
+        cloud, loaded, prune=prune, stack=stack, adopt=adopt, timings=timings
+    )
+    total = since_process_start()
+    timings.add("total", total if total is not None else sum(timings.seconds.values()))
+    plan.timings = timings.as_dict()
     return loaded, cloud, plan, resolver
 
 
@@ -227,7 +247,7 @@ def _report_error(exc: BaseException, secrets: list | None = None) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from bootstrap.errors import BootstrapError
-    from bootstrap.render_plan import plan_json, print_plan
+    from bootstrap.render_plan import plan_json, print_plan, print_timings
 
     _setup_logging(args.verbose)
     secrets: list = []
@@ -249,6 +269,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(plan_json(plan, loaded.manifest.files))
     else:
         print_plan(_console(), plan)
+        if args.timings:
+            print_timings(_console(), plan.timings)
         if args.out:
             _console().print(f"Saved the plan to {args.out}; `bootstrap apply {args.out}`.")
     if args.detailed_exitcode and plan.has_changes:

@@ -29,6 +29,7 @@ from bootstrap.model import DEFAULT_DOMAIN, Address, Manifest
 from bootstrap.ownership import STACK_PATTERN, valid_stack
 from bootstrap.plan import Action, Observed, Plan, Resolver, make_plan
 from bootstrap.probes import Probe, run_probes
+from bootstrap.timings import Timings
 
 if TYPE_CHECKING:
     from bootstrap.apply import ApplyContext, ApplyResult
@@ -91,22 +92,42 @@ def stack_of(loaded: Loaded, stack: str | None, prune: bool) -> str | None:
 
 
 def read_state(
-    cloud: Cloud, manifest: Manifest, drivers: dict[str, Driver], kinds: list[str]
+    cloud: Cloud,
+    manifest: Manifest,
+    drivers: dict[str, Driver],
+    kinds: list[str],
+    timings: Timings | None = None,
 ) -> dict[str, list[Observed]]:
+    timings = timings or Timings()
+
     def read(kind: str) -> tuple[str, list[Observed]]:
         resources = manifest.of_kind(kind)
         try:
-            return kind, with_retries(
-                lambda: drivers[kind].read_all(cloud, resources), address=kind, policy=cloud.retry
-            )
+            with timings.phase(f"read.{kind}"):
+                return kind, with_retries(
+                    lambda: drivers[kind].read_all(cloud, resources),
+                    address=kind,
+                    policy=cloud.retry,
+                )
         except Forbidden as exc:
             raise PreflightError(
                 f"cannot list {kind}: the cloud refused ({exc}); the credentials in use "
                 f"need permission to read {kind} for a plan"
             ) from None
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    if not kinds:
+        return {}
+    # Every kind's list at once: they are independent, and each is one wait on the API.
+    with ThreadPoolExecutor(max_workers=min(len(kinds), MAX_PARALLEL_READS)) as pool:
         return dict(pool.map(read, kinds))
+
+
+MAX_PARALLEL_READS = 16
+
+
+def clients_of(drivers: dict[str, Driver], kinds: list[str]) -> list[str]:
+    """The Cloud clients the kinds read with: only their libraries get imported."""
+    return list(dict.fromkeys(c for k in kinds for c in drivers[k].clients))
 
 
 def probes_of(
@@ -136,30 +157,40 @@ def plan(
     drivers: dict[str, Driver] | None = None,
     stack: str | None = None,
     adopt: bool = False,
+    timings: Timings | None = None,
 ) -> tuple[Plan, Resolver]:
     """Read, probe, decide. `stack` overrides the manifest's; `adopt` takes over what
-    another stack marked (see bootstrap/ownership.py)."""
+    another stack marked (see bootstrap/ownership.py). `timings` gets the phases
+    (connect, clients, reads and each kind's read, probes, diff)."""
     stack = stack_of(loaded, stack, prune)
     drivers = drivers or instantiate_drivers()
+    timings = timings or Timings()
     start_requests = cloud.counter.total
     t0 = time.monotonic()
     # One clear error for bad credentials or a dead cloud, not one per kind read.
-    cloud.authenticate()
-    observed = read_state(
-        cloud, loaded.manifest, drivers, kinds_to_read(loaded.manifest, drivers, prune)
-    )
-    facts = run_probes(cloud, probes_of(loaded.manifest, drivers, observed))
-    result, resolver = make_plan(
-        loaded.manifest,
-        loaded.graph,
-        drivers,
-        observed,
-        builtin_ids(observed),
-        prune,
-        facts,
-        stack=stack,
-        adopt=adopt,
-    )
+    with timings.phase("connect"):
+        cloud.authenticate()
+    kinds = kinds_to_read(loaded.manifest, drivers, prune)
+    with timings.phase("clients"):
+        # Built once before the parallel reads (a client is shared by several kinds).
+        for name in clients_of(drivers, kinds):
+            getattr(cloud, name)
+    with timings.phase("reads"):
+        observed = read_state(cloud, loaded.manifest, drivers, kinds, timings)
+    with timings.phase("probes"):
+        facts = run_probes(cloud, probes_of(loaded.manifest, drivers, observed))
+    with timings.phase("diff"):
+        result, resolver = make_plan(
+            loaded.manifest,
+            loaded.graph,
+            drivers,
+            observed,
+            builtin_ids(observed),
+            prune,
+            facts,
+            stack=stack,
+            adopt=adopt,
+        )
     errors = [d for d in result.diagnostics if d.is_error]
     if errors:
         raise PlanError(
@@ -167,6 +198,7 @@ def plan(
         )
     result.requests = cloud.counter.total - start_requests
     result.read_seconds = time.monotonic() - t0
+    result.timings = timings.as_dict()
     return result, resolver
 
 

@@ -257,6 +257,8 @@ class Plan:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     requests: int = 0
     read_seconds: float = 0.0
+    # Seconds per phase (bootstrap/timings.py); empty when not measured.
+    timings: dict[str, float] = field(default_factory=dict)
     stack: str | None = None  # the stack the plan acts for (its markers, its --prune)
 
     @property
@@ -283,6 +285,7 @@ class Plan:
                 "held_back": sum(1 for c in self.changes if c.held_back),
             },
             "requests": self.requests,
+            **({"timings": self.timings} if self.timings else {}),
             "changes": [c.to_json() for c in self.changes],
             "diagnostics": [d.to_json() for d in self.diagnostics],
         }

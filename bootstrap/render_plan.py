@@ -133,6 +133,14 @@ def print_plan(console: Console, plan: Plan) -> None:
     )
 
 
+def print_timings(console: Console, timings: dict[str, float]) -> None:
+    """One line per phase; a kind's read is indented under the reads (they overlap)."""
+    console.print("Timings (seconds):", highlight=False)
+    for name, seconds in timings.items():
+        label = f"    {name[len('read.') :]}" if name.startswith("read.") else name
+        console.print(f"  {label:<22} {seconds:8.3f}", highlight=False)
+
+
 def plan_json(plan: Plan, files: list[str]) -> str:
     return json.dumps(plan.to_json(files), indent=2, sort_keys=False)
 

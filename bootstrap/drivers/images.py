@@ -33,6 +33,7 @@ DATALESS = frozenset({"queued", "saving", "killed", "uploading", "importing"})
 
 class ImageDriver(Driver):
     kind = "images"
+    clients = ("glance",)
     key_fields = ("name",)
     references = {"project": "projects"}
     path_fields = {"source.file": "read"}
