@@ -173,8 +173,7 @@ def plan(
     kinds = kinds_to_read(loaded.manifest, drivers, prune)
     with timings.phase("clients"):
         # Built once before the parallel reads (a client is shared by several kinds).
-        for name in clients_of(drivers, kinds):
-            getattr(cloud, name)
+        cloud.prepare(clients_of(drivers, kinds))
     with timings.phase("reads"):
         observed = read_state(cloud, loaded.manifest, drivers, kinds, timings)
     with timings.phase("probes"):

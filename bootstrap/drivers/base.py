@@ -40,6 +40,7 @@ from bootstrap.plan import (
     map_delta,
     pending_in,
     set_delta,
+    where,
 )
 
 if TYPE_CHECKING:
@@ -208,7 +209,7 @@ class Driver:
         ident = self.identity(resource, resolver)
         if ident is None:
             return None
-        found = [o for o in observed if all(o.fields.get(k) == v for k, v in ident.items())]
+        found = where(observed, ident)
         if len(found) > 1:
             ids = ", ".join(o.id for o in found)
             raise AmbiguousResource(

@@ -20,7 +20,7 @@ from bootstrap.drivers import _glance as g
 from bootstrap.drivers.base import Driver
 from bootstrap.errors import PlanError, ResourceFailed
 from bootstrap.model import Address
-from bootstrap.plan import Action, MapDelta, Observed
+from bootstrap.plan import Action, MapDelta, Observed, where
 from bootstrap.probes import FileDigests
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ class ImageDriver(Driver):
         ident = self.identity(resource, resolver)
         if ident is None:
             return None
-        found = [o for o in observed if all(o.fields.get(k) == v for k, v in ident.items())]
+        found = where(observed, ident)
         active = [o for o in found if o.fields.get("status") == "active"]
         if len(found) > 1 and active and all(o.managed for o in found):
             return max(active, key=lambda o: str(o.fields.get("created_at") or ""))

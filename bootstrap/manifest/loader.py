@@ -149,8 +149,8 @@ class Loader:
         drv = self.drivers.get(path[0]) if path else None
         return bool(drv and len(path) >= 3 and path[2] in drv.secret_fields)
 
-    def check_file(self, f: File, bundle: dict, checker: Any) -> None:
-        f.problems = schema_mod.check(f.root, bundle, self.hidden, checker)
+    def check_file(self, f: File, bundle: dict, checker: Any, fast: Any = None) -> None:
+        f.problems = schema_mod.check(f.root, bundle, self.hidden, checker, fast)
         bad_by_item: dict[tuple, list[tuple]] = defaultdict(list)
         for p in f.problems:
             for b in p.bad:
@@ -311,6 +311,7 @@ class Loader:
         files = self.expand(paths)
         bundle = schema_mod.load_bundle()
         checker = schema_mod.validator(bundle)
+        fast = schema_mod.fast_validator(bundle)  # compiled once for every file
         for display, real in files:
             root = self.read(display, real)
             if root is None:
@@ -318,7 +319,7 @@ class Loader:
                 continue
             f = File(display, real, root)
             self.files.append(f)
-            self.check_file(f, bundle, checker)
+            self.check_file(f, bundle, checker, fast)
         self.check_versions()
         for it in self.items:
             self.prepare(it)

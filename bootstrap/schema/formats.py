@@ -66,3 +66,24 @@ FORMAT_NAMES = {
 
 def validator(bundle: dict[str, Any] | None = None) -> Draft202012Validator:
     return Draft202012Validator(bundle or load_bundle(), format_checker=format_checker())
+
+
+def fast_validator(bundle: dict[str, Any] | None = None) -> Any:
+    """The same schema and formats compiled by jsonschema-rs: a valid manifest of 1,000
+    resources is checked in milliseconds instead of a second. It only says valid or not;
+    an invalid file is checked again by `validator` for located, readable errors.
+    None when jsonschema-rs is not installed (the pure-Python check alone then)."""
+    try:
+        import jsonschema_rs
+    except ImportError:  # pragma: no cover - a declared dependency
+        return None
+    checker = format_checker()
+
+    def conforms(name: str) -> Any:
+        return lambda value: checker.conforms(value, name)
+
+    return jsonschema_rs.Draft202012Validator(
+        bundle or load_bundle(),
+        validate_formats=True,
+        formats={name: conforms(name) for name in checker.checkers},
+    )

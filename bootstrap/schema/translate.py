@@ -315,8 +315,12 @@ def check(
     bundle: dict[str, Any],
     hidden: Callable[[tuple], bool],
     checker: Draft202012Validator | None = None,
+    fast: Any = None,
 ) -> list[Problem]:
-    """Every schema problem of one parsed file, in document order."""
+    """Every schema problem of one parsed file, in document order. `fast` (from
+    `fast_validator`) answers for a valid file; only an invalid one is walked here."""
+    if fast is not None and fast.is_valid(doc):
+        return []
     checker = checker or validator(bundle)
     translator = Translator(bundle, hidden)
     problems: list[Problem] = []
