@@ -10,7 +10,7 @@ import sys
 
 import bench
 
-SCENARIOS = {"identity": "scale_bench"}
+SCENARIOS = {"identity": "scale_bench", "local": "local_scale"}
 
 if len(sys.argv) > 2 and sys.argv[1] == "--scenario":
     module = SCENARIOS.get(sys.argv[2])
@@ -19,6 +19,6 @@ if len(sys.argv) > 2 and sys.argv[1] == "--scenario":
     importlib.import_module(f"bench.{module}").main(sys.argv[3:])
 else:
     for mod in sorted(m.name for m in pkgutil.iter_modules(bench.__path__)):
-        if mod.endswith("_bench") and mod != "scale_bench":
+        if mod.endswith("_bench") and mod != "scale_bench":  # scenarios: --scenario
             print(f"== {mod}")
             importlib.import_module(f"bench.{mod}").main([])

@@ -310,8 +310,9 @@ class Loader:
     def run(self, paths: list[str]) -> tuple[Manifest | None, list[Diagnostic]]:
         files = self.expand(paths)
         bundle = schema_mod.load_bundle()
-        checker = schema_mod.validator(bundle)
         fast = schema_mod.fast_validator(bundle)  # compiled once for every file
+        # The located check (jsonschema) is built only when a file fails the fast one.
+        checker = None if fast is not None else schema_mod.validator(bundle)
         for display, real in files:
             root = self.read(display, real)
             if root is None:

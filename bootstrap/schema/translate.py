@@ -7,12 +7,13 @@ import difflib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from bootstrap.schema.formats import FORMAT_NAMES, validator
+
+if TYPE_CHECKING:  # jsonschema is imported only when a file is invalid (see `check`)
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 TYPE_NAMES = {
     "string": "a string",
