@@ -83,7 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     apply_p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     apply_p.add_argument(
-        "--parallelism", type=int, default=8, metavar="N", help="changes made at once (8)"
+        "--parallelism",
+        type=int,
+        default=None,
+        metavar="N",
+        help="changes made at once (default: adaptive per service, from 8: grows while the "
+        "service's latency holds, shrinks when it rises or on 429/503)",
     )
     return parser
 

@@ -258,7 +258,7 @@ def apply(
     resolver: Resolver,
     *,
     allow_destroy: AllowDestroy = False,
-    parallelism: int = 8,
+    parallelism: int | None = None,
     on_event: Any = None,
     progress: Any = None,
     drivers: dict[str, Driver] | None = None,
@@ -271,7 +271,7 @@ def apply(
     --allow-destroy and lacks it is held back with what depends on it (gates.py); every
     other change is applied. `ctx` may be given to look at what the apply shared
     afterwards (the server poller). `interrupt` (set on SIGINT/SIGTERM) stops it from
-    starting anything new.
+    starting anything new. `parallelism` None (the default): an adaptive limit per service.
     """
     from bootstrap.apply import Applier, ApplyContext
 
