@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from bench.scale_bench import RESULTS, generate, load_average
+from bench.scale_bench import RESULTS, generate, load_average, write_manifest
 
 
 def synthetic_observed(loaded, drivers) -> dict:
@@ -116,8 +116,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         pw = Path(tmp, "password")
         pw.write_text("bench-Secret-1\n")
         for size in (int(s) for s in args.sizes.split(",")):
-            path = Path(tmp, f"identity-{size}.yaml")
-            path.write_text(generate("local-", size, str(pw)))
+            path = write_manifest(Path(tmp, f"identity-{size}"), generate("local-", size, str(pw)))
             load = load_average()
             cmd = [sys.executable, "-m", "bench.local_scale", "--one", str(path)]
             out = subprocess.run(

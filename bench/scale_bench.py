@@ -78,6 +78,32 @@ def generate(prefix: str, resources: int, password_file: str, state: str = "pres
     return "\n".join(lines) + "\n"
 
 
+def write_manifest(directory: Path, text: str, per_file: int = 1000) -> Path:
+    """The manifest as a directory of files of at most `per_file` items each (a file is
+    limited to 50,000 YAML nodes)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.glob("*.yaml"):
+        old.unlink()
+    section, items = "", []  # type: ignore[var-annotated]
+    chunks: list[tuple[str, list[str]]] = []
+    for line in text.splitlines():
+        if not line.startswith(" "):
+            section = line
+            chunks.append((section, []))
+            items = []
+            continue
+        if line.startswith("  - "):
+            if len(items) == per_file:
+                chunks.append((section, []))
+            items = chunks[-1][1]
+            items.append(line)
+        else:
+            chunks[-1][1][-1] += "\n" + line
+    for i, (head, lines) in enumerate(chunks):
+        (directory / f"{i:04d}.yaml").write_text(head + "\n" + "\n".join(lines) + "\n")
+    return directory
+
+
 def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
@@ -272,8 +298,7 @@ def drift(cloud_name: str, prefix: str, resources: int) -> int:
 
 def run_size(args: argparse.Namespace, size: int, tmp: Path, pw: Path) -> dict:
     prefix = f"{args.prefix}{uuid.uuid4().hex[:6]}-"
-    path = tmp / f"identity-{size}.yaml"
-    path.write_text(generate(prefix, size, str(pw)))
+    path = write_manifest(tmp / f"identity-{size}", generate(prefix, size, str(pw)))
     report: dict = {"size": size, "prefix": prefix}
     try:
         if args.ceiling_sample:
@@ -297,7 +322,7 @@ def run_size(args: argparse.Namespace, size: int, tmp: Path, pw: Path) -> dict:
         report["drift_asserted"] = True
     finally:
         if not args.keep:
-            path.write_text(generate(prefix, size, str(pw), "absent"))
+            write_manifest(path, generate(prefix, size, str(pw), "absent"))
             report["cleanup"] = apply_in_process(args.cloud, str(path))
     return report
 
