@@ -280,6 +280,10 @@ class Cloud:
             return scoped
 
 
+# What openstack/__init__.py defines or imports, beyond its config loader.
+SDK_INIT_NAMES = frozenset({"connect", "enable_logging", "connection"})
+
+
 def _sdk_config_only() -> Any:
     """The openstack package with only its config loader imported.
 
@@ -301,6 +305,16 @@ def _sdk_config_only() -> Any:
             package.__file__ = spec.origin
             package.__package__ = "openstack"
             package.__bootstrap_partial__ = True  # type: ignore[attr-defined]
+
+            def complete_on_access(name: str) -> Any:
+                # Anyone else's `import openstack; openstack.connect(...)` gets it whole;
+                # other names are submodules, which `from openstack import x` imports.
+                if name in SDK_INIT_NAMES:
+                    _complete_sdk()
+                    return package.__dict__[name]
+                raise AttributeError(f"module 'openstack' has no attribute {name!r}")
+
+            package.__getattr__ = complete_on_access  # type: ignore[attr-defined]
             sys.modules["openstack"] = package
     import openstack.config
     import openstack.exceptions  # noqa: F401 - Cloud.connect catches its ConfigException
@@ -314,6 +328,7 @@ def _complete_sdk() -> None:
 
     package = sys.modules.get("openstack")
     if package is not None and package.__dict__.pop("__bootstrap_partial__", False):
+        package.__dict__.pop("__getattr__", None)
         package.__spec__.loader.exec_module(package)
 
 

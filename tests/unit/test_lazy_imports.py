@@ -27,8 +27,11 @@ SCRIPT = textwrap.dedent(
     loaded_heavy = sorted({h for h in heavy for m in sys.modules
                            if m == h or m.startswith(h + ".")})
     import openstack
+    complete = "connect" in vars(openstack)
+    # Someone else's use of the whole SDK later in the same process still works.
+    late = callable(openstack.connect) and openstack.connection.Connection is not None
     print(json.dumps({"clients": clients, "imported": loaded_heavy,
-                      "sdk_complete": hasattr(openstack, "connect")}))
+                      "sdk_complete": complete, "late_access": late}))
     """
 )
 
@@ -69,6 +72,7 @@ def test_an_identity_plan_imports_no_compute_image_or_network_library(tmp_path):
     assert got["clients"] == ["keystone"]
     assert got["imported"] == ["keystoneclient"]
     assert got["sdk_complete"] is False  # the SDK's __init__ (every proxy) never ran
+    assert got["late_access"] is True
 
 
 def test_a_network_kind_brings_the_whole_sdk(tmp_path):
