@@ -25,14 +25,22 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bootstrap",
         description="Make an OpenStack cloud look exactly like a YAML manifest says.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("validate", help="check manifests offline (schema, references, graph)")
     p.add_argument("paths", nargs="+", metavar="FILE|DIR")
     p.add_argument("--format", choices=("text", "json"), default="text")
+    add_input_options(p)
+    p.add_argument(
+        "--require-secrets",
+        action="store_true",
+        help="a secret whose env variable or file is missing is an error (default: a warning)",
+    )
 
     p = sub.add_parser("graph", help="show the order apply walks, grouped by parallel stages")
     p.add_argument("paths", nargs="+", metavar="FILE|DIR")
+    add_input_options(p)
     p.add_argument("--format", choices=("text", "dot", "mermaid"), default="text")
 
     for verb, text in (
@@ -59,11 +67,25 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             help="take over declared resources another stack marked (re-marks them)",
         )
+        p.add_argument(
+            "--target",
+            action="append",
+            default=[],
+            metavar="ADDRESS",
+            help="plan only this resource and what it depends on (repeatable, globs: "
+            "'servers.acme/*'); the plan lists what was pulled in and why",
+        )
         p.add_argument("-v", "--verbose", action="store_true", help="log API retries")
+        add_input_options(p)
         add_destroy_gate(p)
         _add_retry_options(p)
     plan_p, apply_p = sub.choices["plan"], sub.choices["apply"]
-    plan_p.add_argument("--format", choices=("text", "json"), default="text")
+    plan_p.add_argument(
+        "--format",
+        choices=("text", "json", "markdown"),
+        default="text",
+        help="json: schemas/plan.schema.json; markdown: a merge-request comment",
+    )
     plan_p.add_argument(
         "--detailed-exitcode",
         action="store_true",
@@ -83,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     apply_p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     apply_p.add_argument(
+        "--summary-json",
+        metavar="FILE",
+        help="write counts, durations, failures and the exit code there, whatever the "
+        "outcome (schemas/summary.schema.json)",
+    )
+    apply_p.add_argument(
         "--parallelism",
         type=int,
         default=None,
@@ -91,6 +119,55 @@ def build_parser() -> argparse.ArgumentParser:
         "service's latency holds, shrinks when it rises or on 429/503)",
     )
     return parser
+
+
+def add_input_options(p: argparse.ArgumentParser) -> None:
+    """Environment layers and variable values (see README: Variables, repetition and
+    environments)."""
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="FILE|DIR",
+        help="an environment laid over the manifest: its resources change or add to the "
+        "base's by address (repeatable, in order)",
+    )
+    p.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a variable's value (repeatable; wins over --var-file, BOOTSTRAP_VAR_NAME, default)",
+    )
+    p.add_argument(
+        "--var-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="YAML file of variable values (repeatable, later wins)",
+    )
+
+
+def load_options(args: argparse.Namespace, offline: bool = False):
+    from bootstrap.manifest import LoadOptions
+
+    warn = offline and not getattr(args, "require_secrets", False)
+    return LoadOptions(
+        env=tuple(args.env),
+        var_args=tuple(args.var),
+        var_files=tuple(args.var_file),
+        missing_secrets="warn" if warn else "error",
+    )
+
+
+def package_version() -> str:
+    """The installed distribution's version (what pip installed), not a copy in code."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("openstack-bootstrap")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def add_destroy_gate(p: argparse.ArgumentParser) -> None:
@@ -134,12 +211,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _load_and_graph(paths: list[str]):
+def _load_and_graph(paths: list[str], options):
     """Manifest, dependency graph (None when unusable) and every diagnostic of both."""
     from bootstrap import graph as graph_mod
     from bootstrap import manifest as manifest_mod
 
-    manifest, diagnostics = manifest_mod.load(paths)
+    manifest, diagnostics = manifest_mod.load(paths, options=options)
     g = None
     if manifest is not None:
         g, more = graph_mod.build(manifest)
@@ -152,7 +229,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from bootstrap import render
     from bootstrap.model import mask_secrets
 
-    manifest, _g, diagnostics = _load_and_graph(args.paths)
+    manifest, _g, diagnostics = _load_and_graph(args.paths, load_options(args, offline=True))
     resources = len(manifest) if manifest is not None else 0
     files = len(manifest.files) if manifest is not None else 0
     if args.format == "json":
@@ -169,7 +246,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from bootstrap import render
     from bootstrap.model import mask_secrets
 
-    manifest, g, diagnostics = _load_and_graph(args.paths)
+    manifest, g, diagnostics = _load_and_graph(args.paths, load_options(args, offline=True))
     secrets = manifest.secrets() if manifest is not None else []
     if diagnostics:
         text = render.diagnostics_text(diagnostics)
@@ -209,6 +286,8 @@ def _plan_from_args(
     prune: bool,
     stack: str | None = None,
     adopt: bool = False,
+    target: list[str] | None = None,
+    options=None,
     timings=None,
 ):
     from bootstrap.timings import Timings, since_process_start
@@ -222,7 +301,8 @@ def _plan_from_args(
         from bootstrap.retry import RetryPolicy
 
     with timings.phase("load"):
-        loaded = engine.load(paths)
+        loaded = engine.load(paths, options if options is not None else load_options(args))
+        loaded = engine.target(loaded, target or [], prune)  # before connecting
     stack = engine.stack_of(loaded, stack, prune)  # refused before connecting
     with timings.phase("connect"):
         cloud = Cloud.connect(args.cloud, retry=RetryPolicy(budget=args.retry_budget))
@@ -252,13 +332,15 @@ def _report_error(exc: BaseException, secrets: list | None = None) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from bootstrap.errors import BootstrapError
+    from bootstrap.model import mask_secrets
+    from bootstrap.render_markdown import plan_markdown
     from bootstrap.render_plan import plan_json, print_plan, print_timings
 
     _setup_logging(args.verbose)
     secrets: list = []
     try:
         loaded, _cloud, plan, _ = _plan_from_args(
-            args, args.paths, args.prune, args.stack, args.adopt
+            args, args.paths, args.prune, args.stack, args.adopt, args.target
         )
         secrets = loaded.manifest.secrets()
     except BootstrapError as exc:
@@ -268,10 +350,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
         doc = plan.to_json(loaded.manifest.files)
         doc["prune"] = args.prune
         doc["adopt"] = args.adopt
+        # A saved plan reloads the same layers and variables.
+        doc["inputs"] = {"paths": list(args.paths), **load_options(args).to_json()}
         with open(args.out, "w", encoding="utf-8") as fh:
             json.dump(doc, fh, indent=2)
     if args.format == "json":
         print(plan_json(plan, loaded.manifest.files))
+    elif args.format == "markdown":
+        print(mask_secrets(plan_markdown(plan), secrets), end="")
     else:
         print_plan(_console(), plan)
         if args.timings:
@@ -294,6 +380,37 @@ def _refuse_unattended(args: argparse.Namespace, saved: dict | None) -> None:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    """Apply, then (with --summary-json) record the run, whatever its outcome."""
+    from bootstrap.model import mask_secrets
+    from bootstrap.render_summary import RunRecord, summary_document, write_summary
+
+    record = RunRecord()
+    secrets: list = []
+
+    def finish(code: int) -> int:
+        if args.summary_json:
+            mask = lambda text: mask_secrets(text, secrets)  # noqa: E731
+            doc = summary_document(record, code, package_version(), mask)
+            write_summary(args.summary_json, doc)
+        return code
+
+    try:
+        code = _apply(args, record, secrets)
+    except KeyboardInterrupt:
+        record.error = "interrupted before the first write: nothing was changed"
+        finish(EXIT_INTERRUPTED)
+        raise
+    except Exception as exc:  # a bug or an OSError: Python exits 1 with the traceback
+        record.error = f"{type(exc).__name__}: {exc}"
+        finish(EXIT_ERROR)
+        raise
+    if record.result is not None and record.result.interrupted:
+        finish(EXIT_INTERRUPTED)
+        _exit_interrupted()
+    return finish(code)
+
+
+def _apply(args: argparse.Namespace, record, secrets: list) -> int:
     import time
 
     from bootstrap import engine
@@ -305,16 +422,30 @@ def cmd_apply(args: argparse.Namespace) -> int:
     out = _console()
     saved = None
     paths, prune, stack, adopt = args.paths, args.prune, args.stack, args.adopt
+    target = args.target
     if len(paths) == 1 and paths[0].endswith(".json"):
         with open(paths[0], encoding="utf-8") as fh:
             saved = json.load(fh)
         paths, prune = saved.get("manifest_files") or [], bool(saved.get("prune"))
         stack, adopt = saved.get("stack"), bool(saved.get("adopt"))
-    secrets: list = []
+        # A saved targeted plan is checked against a fresh plan of the same targets.
+        target = (saved.get("targets") or {}).get("requested") or []
+    options = None
+    if saved is not None:
+        from bootstrap.manifest import LoadOptions
+
+        # ... and the same environment layers and variables.
+        options = LoadOptions.from_json(saved.get("inputs"))
+        paths = (saved.get("inputs") or {}).get("paths") or paths
+    record.manifest_files = list(paths)
     try:
         _refuse_unattended(args, saved)
-        loaded, cloud, plan, resolver = _plan_from_args(args, paths, prune, stack, adopt)
-        secrets = loaded.manifest.secrets()
+        loaded, cloud, plan, resolver = _plan_from_args(
+            args, paths, prune, stack, adopt, target, options
+        )
+        secrets.extend(loaded.manifest.secrets())
+        record.plan = plan
+        record.phase("plan")
         if saved is not None:
             engine.check_saved_plan(saved, plan)
         # Every check before the plan is shown and the question asked, so that the plan
@@ -332,20 +463,25 @@ def cmd_apply(args: argparse.Namespace) -> int:
             if input("Apply these changes? [y/N] ").strip().lower() not in ("y", "yes"):
                 out.print("Nothing changed.")
                 return EXIT_OK
+        record.phase("confirm")
         start = time.monotonic()
         before = cloud.counter.total
         result = _run_apply(out, engine, cloud, plan, resolver, args)
+        record.result = result
+        record.apply_requests = cloud.counter.total - before
+        record.phase("apply")
     except BootstrapError as exc:
+        record.error = str(exc)
         return _report_error(exc, secrets)
     print_apply_summary(
         out,
         result,
-        cloud.counter.total - before,
+        record.apply_requests,
         time.monotonic() - start,
         lambda text: mask_secrets(text, secrets),
     )
     if result.interrupted:
-        _exit_interrupted()
+        return EXIT_INTERRUPTED
     if not result.ok:
         return EXIT_ERROR
     return EXIT_CHANGES if args.detailed_exitcode and result.held else EXIT_OK

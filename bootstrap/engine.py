@@ -36,12 +36,15 @@ from bootstrap.timings import Timings
 if TYPE_CHECKING:
     from bootstrap.apply import ApplyContext, ApplyResult
     from bootstrap.interrupt import Interrupt
+    from bootstrap.manifest.lang import LoadOptions
+    from bootstrap.target import Targeting
 
 
 @dataclass
 class Loaded:
     manifest: Manifest
     graph: nx.DiGraph
+    targets: Targeting | None = None  # --target: the part of the manifest kept, and why
 
 
 @contextmanager
@@ -58,13 +61,14 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def load(paths: list[str]) -> Loaded:
-    """Load, validate and graph the manifest; every problem at once or nothing."""
+def load(paths: list[str], options: LoadOptions | None = None) -> Loaded:
+    """Load, validate and graph the manifest; every problem at once or nothing.
+    `options`: environment layers and variable values (the command line's)."""
     from bootstrap import graph as graph_mod
     from bootstrap import manifest as manifest_mod
 
     with gc_paused():
-        manifest, diagnostics = manifest_mod.load(paths)
+        manifest, diagnostics = manifest_mod.load(paths, options=options)
     if manifest is None or any(d.is_error for d in diagnostics):
         raise ManifestError(diagnostics)
     with gc_paused():
@@ -72,6 +76,17 @@ def load(paths: list[str]) -> Loaded:
     if any(d.is_error for d in more):
         raise ManifestError(diagnostics + more)
     return Loaded(manifest, g)
+
+
+def target(loaded: Loaded, patterns: Sequence[str], prune: bool = False) -> Loaded:
+    """--target: keep those resources and what they depend on (see bootstrap/target.py);
+    refused with --prune and for an address the manifest lacks, before connecting."""
+    from bootstrap.target import restrict
+
+    if not patterns:
+        return loaded
+    manifest, g, targeting = restrict(loaded.manifest, loaded.graph, patterns, prune)
+    return Loaded(manifest, g, targeting)
 
 
 def instantiate_drivers() -> dict[str, Driver]:
@@ -213,6 +228,7 @@ def plan(
         raise PlanError(
             "the plan cannot be made:\n" + "\n".join("  " + d.format() for d in errors)
         )
+    result.targets = loaded.targets
     result.requests = cloud.counter.total - start_requests
     result.read_seconds = time.monotonic() - t0
     result.timings = timings.as_dict()

@@ -15,8 +15,11 @@ judged by their two ends). The decisions, all pure and called by `make_plan`:
 
 - `claim`: a declared resource whose live match is marked without a stack (made before
   stacks) gets an update step that marks it as this stack's; one marked by another stack
-  is an error unless `--adopt`, which plans the same update; an unmarked one (made by
-  someone else) stays unmarked: matched and managed, never pruned.
+  is an error unless `--adopt`, which plans the same update. An unmarked one (made by
+  someone else, or a create whose marking step never ran) stays unmarked, matched and
+  managed but never pruned, and the plan warns once; `--adopt` marks it too, as a planned
+  update. Only on request: a tool-made resource that lost its marker cannot be told from
+  one the operators made (the `admin` project), and a marked one becomes prunable.
 - `Owner.prune_changes`: deletes for this stack's resources the manifest no longer
   declares, and for role assignments whose actor and target are both this stack's.
 - `Owner.plan_project_contents`: a deleted project takes along what this stack keeps in
@@ -72,7 +75,9 @@ def claim(
         return change
     if change.action in CREATING:
         driver.mark_create(change.steps, stack)
-    if live is None or not live.managed or live.stack == stack:
+    if live is None or live.stack == stack and live.managed:
+        return change
+    if not live.managed and not (adopt and driver.claimable(live)):
         return change
     if live.stack is not None and not adopt:
         diagnostics.append(
@@ -87,12 +92,14 @@ def claim(
         return change
     if change.action in (Action.DELETE, Action.REPLACE):
         return change  # deleted; a replacement is created with this stack's marker
-    if live.stack is None:
+    if not live.managed:
+        why = f"carries no ownership marker: adopted into stack '{stack}' (--adopt)"
+    elif live.stack is None:
         why = f"marked without a stack (made before stacks): adopted into stack '{stack}'"
     else:
         why = f"taken over from stack '{live.stack}' (--adopt)"
     step = Step("update", driver.mark_patch(live, stack), note=f"marks it as stack {stack}'s")
-    diff = FieldDiff("stack", live.stack, stack)
+    diff = FieldDiff("stack", live.stack if live.managed else "(unmarked)", stack)
     if change.action is Action.NOOP:
         return Change(
             change.address,
@@ -107,6 +114,38 @@ def claim(
     change.steps.append(step)
     change.reason = f"{change.reason}; {why}" if change.reason else why
     return change
+
+
+def unmarked_warning(
+    drivers: dict[str, Driver], changes: list[Change], stack: str | None
+) -> Diagnostic | None:
+    """One warning for the declared resources that stay unmarked (never pruned)."""
+    if stack is None:
+        return None
+    left = [
+        str(c.address)
+        for c in changes
+        if c.resource is not None
+        and c.resource.managed
+        and c.observed is not None
+        and not c.observed.managed
+        and drivers[c.address.kind].ownership is not None
+        and drivers[c.address.kind].claimable(c.observed)
+        and c.action not in (Action.DELETE, Action.REPLACE)
+        and not any(f.field == "stack" for f in c.fields)
+    ]
+    if not left:
+        return None
+    shown = ", ".join(left[:8]) + (f" and {len(left) - 8} more" if len(left) > 8 else "")
+    return Diagnostic(
+        "warning",
+        f"{len(left)} declared resource(s) exist without an ownership marker, so --prune "
+        f"never deletes them: {shown}",
+        detail=(
+            "made outside this tool, or a create interrupted before its marking step; "
+            f"`--adopt` marks them as stack '{stack}'s (shown in the plan)"
+        ),
+    )
 
 
 class Owner:

@@ -21,6 +21,7 @@ from bootstrap.model import MASK, Address, Manifest, Resource, Secret
 if TYPE_CHECKING:
     from bootstrap.drivers.base import Driver
     from bootstrap.probes import Facts
+    from bootstrap.target import Targeting
 
 PLAN_FORMAT_VERSION = 1
 
@@ -293,6 +294,8 @@ class Plan:
     # Seconds per phase (bootstrap/timings.py); empty when not measured.
     timings: dict[str, float] = field(default_factory=dict)
     stack: str | None = None  # the stack the plan acts for (its markers, its --prune)
+    # --target: what was asked for and what was pulled in; None = the whole manifest.
+    targets: Targeting | None = None
 
     @property
     def has_changes(self) -> bool:
@@ -318,6 +321,7 @@ class Plan:
                 "held_back": sum(1 for c in self.changes if c.held_back),
             },
             "requests": self.requests,
+            "targets": self.targets.to_json() if self.targets is not None else None,
             **({"timings": self.timings} if self.timings else {}),
             "changes": [c.to_json() for c in self.changes],
             "diagnostics": [d.to_json() for d in self.diagnostics],
@@ -490,5 +494,8 @@ def make_plan(
     from bootstrap.gates import prevent_destroy_errors  # gates imports this module
 
     diagnostics.extend(prevent_destroy_errors(changes))
+    unmarked = ownership.unmarked_warning(drivers, changes, stack)
+    if unmarked is not None:
+        diagnostics.append(unmarked)
     the_plan = Plan(changes=changes, graph=graph, diagnostics=diagnostics, stack=stack)
     return the_plan, resolver

@@ -117,6 +117,8 @@ def review_order(changes: list[Change]) -> list[Change]:
 def print_plan(console: Console, plan: Plan) -> None:
     if plan.stack:
         console.print(f"Stack: {escape(plan.stack)}", highlight=False)
+    for line in target_lines(plan):
+        console.print(escape(line), highlight=False)
     for change in review_order(plan.changes):
         if change.is_change:
             for line in change_lines(change):
@@ -139,6 +141,15 @@ def print_timings(console: Console, timings: dict[str, float]) -> None:
     for name, seconds in timings.items():
         label = f"    {name[len('read.') :]}" if name.startswith("read.") else name
         console.print(f"  {label:<22} {seconds:8.3f}", highlight=False)
+
+
+def target_lines(plan: Plan) -> list[str]:
+    """With --target: the addresses asked for, then each one pulled in and why."""
+    if plan.targets is None:
+        return []
+    lines = ["Targeted: " + ", ".join(plan.targets.selected)]
+    lines += [f"  pulled in {a}: {why}" for a, why in plan.targets.pulled_in.items()]
+    return lines
 
 
 def plan_json(plan: Plan, files: list[str]) -> str:

@@ -224,6 +224,10 @@ class Driver:
         the driver's own create cleans up, e.g. an image without data.)"""
         return True
 
+    def claimable(self, observed: Observed) -> bool:
+        """May `--adopt` mark this unmarked live resource as the stack's (prunable)?"""
+        return True
+
     def compared_fields(self, resource: Resource) -> list[str]:
         """Manifest fields the diff compares: those given, minus write-only ones."""
         managed = self.updatable | self.immutable

@@ -197,6 +197,10 @@ class SecurityGroupDriver(NeutronDriver):
         patch = {k: v for k, v in patch.items() if not is_empty(v)}
         return [create, Step("update", patch, note=note)] if patch else [create]
 
+    def claimable(self, observed):
+        # Neutron made the default group, not the tool: --prune must never reach it.
+        return observed.fields.get("name") != DEFAULT_GROUP
+
     def observe(self, sg, rules, automatic=None) -> Observed:
         rule_ids: dict[str, list[str]] = defaultdict(list)
         normalised = []

@@ -49,11 +49,14 @@ class ServerDriver(Driver):
         "image": "images",
         "flavor": "flavors",
         "keypair": "keypairs",
+        "server_group": "server_groups",
         "networks[].network": "networks",
         "security_groups[]": "security_groups",
     }
     updatable = frozenset({"metadata", "security_groups", "image", "flavor", "known_hosts"})
-    immutable = frozenset({"keypair", "networks", "user_data", "availability_zone", "config_drive"})
+    immutable = frozenset(
+        {"keypair", "networks", "user_data", "availability_zone", "config_drive", "server_group"}
+    )
     destructive_fields = frozenset({"image", "flavor"})
     set_fields = frozenset({"security_groups"})
     map_fields = frozenset({"metadata"})
@@ -253,6 +256,8 @@ class ServerDriver(Driver):
         for f in ("availability_zone", "config_drive"):
             if f in spec:
                 args[f] = spec[f]
+        if "server_group" in spec:
+            args["scheduler_hints"] = {"group": resolver.id(spec["server_group"].address)}
         args["wait"] = bool(spec.get("wait", True))
         args["timeout"] = float(spec.get("timeout", DEFAULT_TIMEOUT))
         if spec.get("known_hosts"):
@@ -288,6 +293,14 @@ class ServerDriver(Driver):
     # --- reading --------------------------------------------------------------------
     def read_all(self, cloud, resources):
         out = [self.observe(s) for s in self._list(cloud, resources)]
+        if any("server_group" in r.spec for r in resources):
+            # The server list does not say which group a server is in; the group list
+            # names its members: one more list call, only when the manifest asks.
+            from bootstrap.drivers.server_groups import list_groups
+
+            group_of = {m: g.id for g in list_groups(cloud, resources) for m in g.members}
+            for o in out:
+                o.fields["server_group"] = group_of.get(o.id)
         return [o for o in out if o.fields["status"] not in ("DELETED", "SOFT_DELETED")]
 
     def _list(self, cloud, resources) -> list[Any]:
@@ -316,7 +329,14 @@ class ServerDriver(Driver):
         project_id = args["project_id"]
         scoped = _nova.project_cloud(cloud, project_id)
         kwargs: dict[str, Any] = {"tags": args["tags"], "nics": args["nics"]}
-        for f in ("security_groups", "key_name", "meta", "availability_zone", "config_drive"):
+        for f in (
+            "security_groups",
+            "key_name",
+            "meta",
+            "availability_zone",
+            "config_drive",
+            "scheduler_hints",
+        ):
             if f in args:
                 kwargs[f] = args[f]
         if "userdata" in args:

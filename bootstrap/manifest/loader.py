@@ -14,8 +14,11 @@ from bootstrap import schema as schema_mod
 from bootstrap.drivers.base import Driver, registry
 from bootstrap.errors import Diagnostic, Source
 from bootstrap.manifest.checks import Checker
+from bootstrap.manifest.lang import LoadOptions, Variables, read_var_file, unevaluated
 from bootstrap.manifest.lifecycle import read_lifecycle
+from bootstrap.manifest.overlay import merge_layers
 from bootstrap.manifest.refs import References
+from bootstrap.manifest.repeat import expand
 from bootstrap.manifest.specs import File, Item, Site, record_sources, set_at, singular, walk
 from bootstrap.manifest.yaml import YList, YMap, line_col, locate, parse_yaml, plain
 from bootstrap.model import Manifest, Resource, Secret
@@ -26,17 +29,22 @@ YAML_SUFFIXES = (".yaml", ".yml")
 
 
 class Loader:
-    def __init__(self, environ: Mapping[str, str] | None):
+    def __init__(self, environ: Mapping[str, str] | None, options: LoadOptions):
         self.env = os.environ if environ is None else environ
+        self.options = options
         self.drivers: dict[str, type[Driver]] = registry()
         self.diags: list[Diagnostic] = []
         self.files: list[File] = []
         self.items: list[Item] = []
         self.refs = References(self.drivers, self.error)
         self.unusable = False
+        self.layers = 1
+        self.real_files: dict[str, str] = {}  # display name -> path read
         self.stack: str | None = None
         self.pending: list[tuple[Diagnostic, Item | str | None]] = []
         self.yaml_errors: set[Source | None] = set()
+        # Strings whose ${...} could not be evaluated (reported there, nowhere else).
+        self.lang_errors: set[Source] = set()
 
     def error(self, summary: str, src: Source | None, item: Item | str | None = None) -> None:
         self.pending.append((Diagnostic("error", summary, source=src), item))
@@ -45,10 +53,13 @@ class Loader:
         self.pending.append((Diagnostic("warning", summary, source=src), item))
 
     def finish_diagnostics(self) -> None:
-        """Attach addresses now that they are known (secrets are read before keys exist)."""
+        """Attach addresses now that they are known (secrets are read before keys exist);
+        a resource stamped by for_each is named by its item's key too."""
         for diag, item in self.pending:
             address = item.label if isinstance(item, Item) else item
-            self.diags.append(dataclasses.replace(diag, address=address))
+            key = getattr(item.node, "each_key", None) if isinstance(item, Item) else None
+            summary = diag.summary + (f" (for_each item '{key}')" if key is not None else "")
+            self.diags.append(dataclasses.replace(diag, summary=summary, address=address))
         self.pending = []
 
     # -- files --
@@ -162,19 +173,23 @@ class Loader:
                 continue
             for i, node in enumerate(section):
                 if isinstance(node, YMap):
-                    self.items.append(
-                        Item(kind, f.display, f.real, i, node, bad=bad_by_item[(kind, i)])
-                    )
+                    bad = bad_by_item[(kind, i)]
+                    if self.lang_errors:
+                        bad += unevaluated(node, self.lang_errors)
+                    self.items.append(Item(kind, f.display, f.real, i, node, bad=bad))
 
     def check_versions(self) -> None:
-        self.agreed("version")
-        stack = self.agreed("stack")
+        stack = None
+        for layer in range(self.layers):
+            files = [f for f in self.files if f.layer == layer]
+            self.agreed("version", files)
+            stack = self.agreed("stack", files) or stack  # an environment's stack wins
         self.stack = stack if isinstance(stack, str) else None
 
-    def agreed(self, key: str) -> Any:
-        """A top-level setting every file that gives it must give alike (version, stack)."""
+    def agreed(self, key: str, files: list[File]) -> Any:
+        """A top-level setting every file of a layer that gives it must give alike."""
         first: tuple[Any, Source] | None = None
-        for f in self.files:
+        for f in files:
             if key not in f.root:
                 continue
             value, src = f.root[key], f.root.val_src[key]
@@ -233,7 +248,7 @@ class Loader:
         for decl, mode in drv.path_fields.items():
             for path, value in list(walk(it.spec, decl)):
                 if isinstance(value, str) and not it.is_bad(path):
-                    resolved = self.resolve_path(it, value)
+                    resolved = self.resolve_path(it, value, path)
                     set_at(it.spec, path, resolved)
                     if mode == "read" and it.state == "present":
                         self.check_readable(it, path, value, resolved)
@@ -242,10 +257,15 @@ class Loader:
                 if value is not None:
                     it.sites.append(Site(path, decl, target, value, it.is_bad(path)))
 
-    def resolve_path(self, it: Item, raw: str) -> str:
+    def resolve_path(self, it: Item, raw: str, path: tuple = ()) -> str:
+        """Relative to the file the value was written in (an environment's own file)."""
         expanded = os.path.expanduser(raw)
         if not os.path.isabs(expanded):
-            expanded = os.path.join(os.path.dirname(os.path.abspath(it.real_file)), expanded)
+            written = it.src(path).file if path else it.real_file
+            if written not in self.real_files:
+                written = it.real_file
+            written = self.real_files.get(written, written)
+            expanded = os.path.join(os.path.dirname(os.path.abspath(written)), expanded)
         return os.path.normpath(expanded)
 
     def check_readable(self, it: Item, path: tuple, raw: str, resolved: str) -> bool:
@@ -278,14 +298,18 @@ class Loader:
             src = it.src((name, "env"))
             text = self.env.get(var)
             if text is None:
-                self.error(f"environment variable '{var}' is not set ({name})", src, it)
+                self.missing_secret(f"environment variable '{var}' is not set ({name})", src, it)
                 return None
             if text == "":
                 self.error(f"environment variable '{var}' is empty ({name})", src, it)
                 return None
             return Secret(text, f"env:{var}")
         raw = value["file"]
-        resolved = self.resolve_path(it, raw)
+        resolved = self.resolve_path(it, raw, (name, "file"))
+        if not os.path.exists(resolved) and self.options.missing_secrets == "warn":
+            self.missing_secret(f"secret file '{raw}' not found (looked for {resolved})",
+                                it.src((name, "file")), it)
+            return None
         if not self.check_readable(it, (name, "file"), raw, resolved):
             return None
         src = it.src((name, "file"))
@@ -305,21 +329,34 @@ class Loader:
             return None
         return Secret(text, f"file:{raw}")
 
+    def missing_secret(self, summary: str, src: Source, it: Item) -> None:
+        """Offline (validate), a secret not at hand is a warning: the reviewer's machine
+        never has production's; plan and apply need it."""
+        if self.options.missing_secrets == "warn":
+            self.warn(summary + "; plan and apply need it (validate --require-secrets: "
+                      "an error)", src, it)
+        else:
+            self.error(summary, src, it)
+
     # -- run --
 
     def run(self, paths: list[str]) -> tuple[Manifest | None, list[Diagnostic]]:
-        files = self.expand(paths)
         bundle = schema_mod.load_bundle()
         fast = schema_mod.fast_validator(bundle)  # compiled once for every file
         # The located check (jsonschema) is built only when a file fails the fast one.
         checker = None if fast is not None else schema_mod.validator(bundle)
-        for display, real in files:
-            root = self.read(display, real)
-            if root is None:
-                self.unusable = True
-                continue
-            f = File(display, real, root)
-            self.files.append(f)
+        layers = [paths] + [[p] for p in self.options.env]
+        self.layers = len(layers)
+        for number, layer in enumerate(layers):
+            for display, real in self.expand(layer):
+                root = self.read(display, real)
+                if root is None:
+                    self.unusable = True
+                    continue
+                self.files.append(File(display, real, root, layer=number))
+                self.real_files[display] = real
+        self.evaluate()
+        for f in self.files:
             self.check_file(f, bundle, checker, fast)
         self.check_versions()
         for it in self.items:
@@ -355,6 +392,30 @@ class Loader:
             )
         return manifest, self.diags
 
+    def evaluate(self) -> None:
+        """Variables declared, given values, used; for_each stamped; layers merged."""
+        variables = Variables(lambda summary, src: self.error(summary, src))
+        for layer in range(self.layers):
+            variables.declare_layer(
+                [(f.root["vars"], f.root.val_src["vars"]) for f in self.files
+                 if f.layer == layer and "vars" in f.root]
+            )
+        var_files = []
+        for path in self.options.var_files:
+            root, diags = read_var_file(path, MAX_FILE_BYTES)
+            self.pending.extend((d, None) for d in diags)
+            var_files.append((path, root))
+        variables.set_inputs(self.env, var_files, self.options.var_args)
+        variables.check_defaults()
+        sections = set(self.drivers)
+        for f in self.files:
+            f.root = expand(f.root, sections, variables, variables.report, self.lang_errors)
+        merge_layers(
+            [[f for f in self.files if f.layer == n] for n in range(self.layers)],
+            self.drivers,
+            variables.report,
+        )
+
     def check_creatable(self, it: Item) -> None:
         """Warn when a managed resource could not be created: fine if it already exists
         (an image adopted by name), so only the plan, which knows, can make it an error.
@@ -381,7 +442,7 @@ class Loader:
             for p in f.problems:
                 it = by_pos.get((f.display, p.path[0], p.path[1])) if len(p.path) >= 2 else None
                 src = locate(f.root, p.path, p.at_key)
-                if src not in self.yaml_errors:
+                if src not in self.yaml_errors and src not in self.lang_errors:
                     self.error(p.message, src, it)
 
 
@@ -392,13 +453,16 @@ def _diag_order(d: Diagnostic, files: dict[str, int]) -> tuple:
 
 
 def load(
-    paths: list[str], environ: Mapping[str, str] | None = None
+    paths: list[str],
+    environ: Mapping[str, str] | None = None,
+    options: LoadOptions | None = None,
 ) -> tuple[Manifest | None, list[Diagnostic]]:
     """Load and check manifest files/folders; every diagnostic found, in file order.
 
     The Manifest is None only when a file could not be read or parsed (the manifest would
     be incomplete); otherwise it holds every resource that got an address, even when other
     diagnostics are errors. Callers must stop when any diagnostic is an error.
-    `environ` replaces os.environ for {env: NAME} secrets (tests).
+    `environ` replaces os.environ for {env: NAME} secrets and BOOTSTRAP_VAR_* (tests);
+    `options` adds environment layers, variable values and how missing secrets count.
     """
-    return Loader(environ).run(list(paths))
+    return Loader(environ, options or LoadOptions()).run(list(paths))

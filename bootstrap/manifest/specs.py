@@ -124,4 +124,5 @@ class File:
     display: str
     real: str
     root: YMap
+    layer: int = 0  # 0: the base; 1...: environments over it
     problems: list[schema_mod.Problem] = field(default_factory=list)

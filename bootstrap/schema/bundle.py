@@ -97,11 +97,22 @@ def build_bundle() -> dict[str, Any]:
             "names the same one; `--stack NAME` overrides it.",
         },
     }
+    properties["vars"] = {
+        "$ref": "#/$defs/vars",
+        "description": "Variables declared for ${var.NAME}, each with a type and an "
+        "optional default.",
+    }
     from bootstrap.drivers.base import kinds
 
     for kind in kinds():
         part = _read_json(PARTS / f"{kind}.schema.json")
         part = {k: v for k, v in part.items() if k not in ("$schema", "$comment")}
+        # Every kind can be repeated; the loader stamps for_each out before checking.
+        part["properties"]["for_each"] = {
+            "$ref": "#/$defs/for_each",
+            "description": "One resource per item of this list or map (${each.key}, "
+            "${each.value}).",
+        }
         defs[kind] = part
         properties[kind] = {
             "type": ["array", "null"],
@@ -141,21 +152,33 @@ def load_bundle() -> dict[str, Any]:
     return _read_json(BUNDLE)
 
 
+def rendered_files() -> dict[Path, str]:
+    """Every published schema and its text: the manifest bundle and the output documents."""
+    from bootstrap.schema.documents import DOCUMENTS
+
+    files = {BUNDLE: render_bundle()}
+    for name, build in DOCUMENTS.items():
+        files[SCHEMA_DIR / name] = json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+    return files
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bootstrap.schema",
-        description="Bundle schemas/parts/*.schema.json into schemas/manifest.schema.json.",
+        description="Bundle schemas/parts/*.schema.json into schemas/manifest.schema.json "
+        "and write the plan and apply-summary schemas.",
     )
-    parser.add_argument("--check", action="store_true", help="exit 1 if the bundle is stale")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a schema is stale")
     args = parser.parse_args(argv)
-    text = render_bundle()
-    current = BUNDLE.read_text(encoding="utf-8") if BUNDLE.is_file() else ""
-    if args.check:
-        if current != text:
-            print(f"{BUNDLE} is out of date; run `python -m bootstrap.schema`", file=sys.stderr)
-            return 1
-        return 0
-    if current != text:
-        BUNDLE.write_text(text, encoding="utf-8")
-        print(f"wrote {BUNDLE}")
-    return 0
+    stale = 0
+    for path, text in rendered_files().items():
+        current = path.read_text(encoding="utf-8") if path.is_file() else ""
+        if current == text:
+            continue
+        if args.check:
+            print(f"{path} is out of date; run `python -m bootstrap.schema`", file=sys.stderr)
+            stale += 1
+        else:
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path}")
+    return 1 if stale else 0

@@ -80,7 +80,7 @@ def _json_type(value: Any) -> str:
 
 
 # Top-level keys that are settings of the manifest, not sections of resources.
-SETTINGS = ("version", "stack")
+SETTINGS = ("version", "stack", "vars")
 
 
 def _what(path: tuple[str | int, ...]) -> str:

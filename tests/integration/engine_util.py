@@ -55,6 +55,8 @@ COLLECTIONS = {
     "security-groups": "security_groups",
     "security-group-rules": "security_groups",
     "floatingips": "floating_ips",
+    "os-server-groups": "server_groups",
+    "application_credentials": "application_credentials",
 }
 
 
@@ -167,12 +169,14 @@ def plan(
     prune: bool = False,
     stack: str | None = None,
     adopt: bool = False,
+    options=None,
 ) -> Plan:
     """A plan; `prune` needs a stack (the manifest's or `stack`): never prune without one
     on a shared cloud, it would take other runs' resources."""
     paths = [paths] if isinstance(paths, str) else paths
     cloud = connect(cloud_name)
-    result, _ = engine.plan(cloud, engine.load(paths), prune=prune, stack=stack, adopt=adopt)
+    loaded = engine.load(paths, options)
+    result, _ = engine.plan(cloud, loaded, prune=prune, stack=stack, adopt=adopt)
     return result
 
 
@@ -184,10 +188,12 @@ def apply(
     parallelism: int = 8,
     stack: str | None = None,
     adopt: bool = False,
+    options=None,
 ) -> Run:
+    """`options`: a manifest.LoadOptions (environment layers, variables)."""
     paths = [paths] if isinstance(paths, str) else paths
     cloud = connect(cloud_name)
-    loaded = engine.load(paths)
+    loaded = engine.load(paths, options)
     the_plan, resolver = engine.plan(cloud, loaded, prune=prune, stack=stack, adopt=adopt)
     writes_before = cloud.counter.writes
     log = WriteLog()
@@ -197,28 +203,30 @@ def apply(
         result = engine.apply(
             cloud, the_plan, resolver, allow_destroy=allow_destroy, parallelism=parallelism
         )
-        check_writes_were_planned(the_plan, log.entries, cloud_name, paths, prune)
+        check_writes_were_planned(the_plan, log.entries, cloud_name, paths, prune, options)
     run = Run(the_plan, result, cloud.counter.writes - writes_before, cloud.counter.total)
     run.write_log = log.entries
     return run
 
 
-def check_writes_were_planned(the_plan, writes, cloud_name, paths, prune) -> None:
+def check_writes_were_planned(the_plan, writes, cloud_name, paths, prune, options=None) -> None:
     """Apply sends nothing the plan does not list: every write maps to a planned change.
 
     The ids of what the plan created are read back with a fresh plan.
     """
     live_ids = {c.observed.id for c in the_plan.changes if c.is_change and c.observed}
     changed = {c.address for c in the_plan.changes if c.is_change}
-    after, _ = engine.plan(connect(cloud_name), engine.load(paths), prune=prune)
+    after, _ = engine.plan(connect(cloud_name), engine.load(paths, options), prune=prune)
     live_ids |= {c.observed.id for c in after.changes if c.address in changed and c.observed}
     stray = unplanned_writes(the_plan, writes, live_ids)
     assert not stray, f"apply sent writes no planned change explains: {stray}"
 
 
-def assert_converged(paths: list[str] | str, cloud_name: str = "devcloud") -> None:
+def assert_converged(
+    paths: list[str] | str, cloud_name: str = "devcloud", options=None
+) -> None:
     """Apply again: the plan must be all no-op and the apply must write nothing."""
-    run = apply(paths, cloud_name)
+    run = apply(paths, cloud_name, options=options)
     assert run.actions() == {}, f"not converged: {run.actions()}"
     assert run.writes == 0
 

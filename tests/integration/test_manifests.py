@@ -143,3 +143,144 @@ def test_kolla_init_runonce(tmp_path, image_server):
                 provider["network_type"] = "geneve"
 
     converge_then_remove(*copy_manifest(tmp_path, "kolla-init-runonce.yaml", local))
+
+
+def test_project_vending(tmp_path, monkeypatch):
+    """The project vending example, its names given a per-run prefix (the example names
+    one team; runs on a shared cloud must not collide). Its quotas are checked through
+    novaclient and Neutron's API: only the listed keys moved from the defaults."""
+    import secrets
+
+    from tests.integration.engine_util import connect
+
+    prefix = f"ck-{secrets.token_hex(3)}-"
+    monkeypatch.setenv("TEAM_A_ADMIN_PASSWORD", "team-A-Secret-1")
+
+    def isolate(value):
+        if isinstance(value, str) and value.startswith("team-a"):
+            return prefix + value
+        if isinstance(value, dict):
+            return {k: isolate(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [isolate(v) for v in value]
+        return value
+
+    def edit(doc):
+        doc.update(isolate(doc))
+
+    path, gone = copy_manifest(tmp_path, "project-vending.yaml", edit)
+    apply(gone)
+    try:
+        first = apply(path)
+        assert first.result is not None and first.result.ok, [
+            str(r.error) for r in first.result.failed
+        ]
+        assert_converged(path)
+        cloud = connect()
+        (project,) = [p for p in cloud.keystone.projects.list() if p.name == f"{prefix}team-a"]
+        compute = cloud.nova.quotas.get(project.id).to_dict()
+        defaults = cloud.nova.quotas.defaults(project.id).to_dict()
+        assert (compute["instances"], compute["cores"], compute["ram"]) == (20, 40, 81920)
+        assert compute["key_pairs"] == defaults["key_pairs"]  # not listed: untouched
+        network = cloud.network.get(f"/quotas/{project.id}").json()["quota"]
+        assert (network["router"], network["security_group_rule"]) == (2, 200)
+        groups = cloud.nova.server_groups.list(all_projects=True)
+        assert [g.policy for g in groups if g.name == f"{prefix}team-a-spread"] == [
+            "soft-anti-affinity"
+        ]
+    finally:
+        removed = apply(gone)
+        assert removed.result is None or removed.result.ok, [
+            str(r.error) for r in removed.result.failed
+        ]
+
+
+TEAMS = MANIFESTS / "teams"
+# Every team's project, group and grants marked absent, in any environment: the last
+# layer of the clean-up run (itself a use of for_each over the same variable).
+DECOMMISSION = """
+projects:
+  - {name: "${var.prefix}playground", state: absent}
+  - for_each: ${var.teams}
+    name: ${var.prefix}${each.key}
+    state: absent
+groups:
+  - {name: "${var.prefix}auditors", state: absent}
+  - for_each: ${var.teams}
+    name: ${var.prefix}${each.key}-members
+    state: absent
+quotas:
+  - for_each: ${var.teams}
+    project: ${var.prefix}${each.key}
+    state: absent
+role_assignments:
+  - for_each: ${var.teams}
+    role: member
+    group: ${var.prefix}${each.key}-members
+    project: ${var.prefix}${each.key}
+    state: absent
+  - for_each: ${var.teams}
+    role: reader
+    group: ${var.prefix}auditors
+    project: ${var.prefix}${each.key}
+    state: absent
+"""
+
+
+def test_teams_manifest_staging_converges_and_is_decommissioned(tmp_path):
+    """base + env/staging with a unique prefix: applied, re-applied with no write, what
+    the overlay changed is in the cloud, then everything removed by an absent layer."""
+    import uuid
+
+    from bootstrap.manifest import LoadOptions
+    from tests.integration.engine_util import connect, plan
+
+    prefix = f"lg-{uuid.uuid4().hex[:6]}-"
+    base = [str(TEAMS / "base")]
+    var = (f"prefix={prefix}",)
+    staging = LoadOptions(env=(str(TEAMS / "env" / "staging"),), var_args=var)
+    gone_file = tmp_path / "decommission.yaml"
+    gone_file.write_text(DECOMMISSION)
+    gone = LoadOptions(env=(*staging.env, str(gone_file)), var_args=var)
+    teams = ("alpha", "bravo", "charlie")
+    try:
+        first = apply(base, options=staging)
+        assert first.result is not None and first.result.ok, [
+            str(r.error) for r in first.result.failed
+        ]
+        created = {a for a, act in first.actions().items() if act == "create"}
+        for t in teams:
+            assert f"projects.{prefix}{t}" in created
+            assert f"groups.{prefix}{t}-members" in created
+            assert (
+                f"role_assignments.member/group:{prefix}{t}-members/project:{prefix}{t}"
+                in created
+            )
+        assert_converged(base, options=staging)
+        keystone = connect().keystone  # read back with the Python client, not the tool
+        alpha = keystone.projects.find(name=f"{prefix}alpha")
+        assert alpha.description == "Payments (staging)"
+        # Each team's quota from its entry in the teams map, read with novaclient.
+        charlie = keystone.projects.find(name=f"{prefix}charlie")
+        assert connect().nova.quotas.get(charlie.id).instances == 40
+        playground = keystone.projects.find(name=f"{prefix}playground")
+        # The environment's fields over the base's: its description, its tags.
+        assert playground.description == "Scratch space for every team (wiped on Mondays)"
+        assert playground.tags == ["wiped-weekly"]
+        # Production, planned against it: its own team list, and no playground.
+        prod = LoadOptions(env=(str(TEAMS / "env" / "prod"),), var_args=var)
+        prod_plan = plan(base, options=prod, stack=f"{prefix}teams-staging")
+        changes = {str(c.address): c.action.value for c in prod_plan.changes if c.is_change}
+        assert changes[f"projects.{prefix}delta"] == "create"
+        assert changes[f"projects.{prefix}playground"] == "delete"
+        assert f"projects.{prefix}charlie" not in changes  # not declared: left alone
+        assert changes[f"quotas.{prefix}alpha"] == "update"  # prod's 50 instances
+    finally:
+        removed = apply(base, options=gone)
+        assert removed.result is None or removed.result.ok, [
+            str(r.error) for r in removed.result.failed
+        ]
+    keystone = connect().keystone
+    left = [p.name for p in keystone.projects.list() if p.name.startswith(prefix)]
+    left += [g.name for g in keystone.groups.list() if g.name.startswith(prefix)]
+    assert left == []

@@ -208,6 +208,34 @@ def test_another_stacks_resource_is_refused_then_adopted(tmp_path, unique_name, 
     assert deletes(plan(other_a, prune=True)) == {}  # stack a no longer owns them
 
 
+def test_a_lost_marker_is_warned_about_and_adopt_marks_it(tmp_path, unique_name, cleanup):  # noqa: F811
+    """What a kill between Neutron's create and its tag step leaves: a declared network
+    without the marker. The plan warns; `--adopt` marks it as a planned update."""
+    n = unique_name
+    path = write_manifest(
+        tmp_path,
+        f"stack: {n}s\nprojects:\n  - name: {n}p\n"
+        f"networks:\n  - {{name: {n}net, project: {n}p}}\n",
+    )
+    ok(apply(path))
+    c = connect()
+    (network,) = c.network.networks(name=f"{n}net", project_id=project_id(f"{n}p"))
+    c.network.set_tags(network, [])  # out of band: the tag step never ran
+    warned = plan(path)
+    assert not warned.has_changes
+    (warning,) = [d for d in warned.diagnostics if "ownership marker" in d.summary]
+    assert f"networks.{n}p/{n}net" in warning.summary and f"projects.{n}p" not in warning.summary
+    assert updates(plan(path, adopt=True)) == {
+        f"networks.{n}p/{n}net": [("stack", "(unmarked)", f"{n}s")]
+    }
+    ok(apply(path, adopt=True))
+    (network,) = c.network.networks(name=f"{n}net", project_id=project_id(f"{n}p"))
+    assert {_neutron.MARKER_TAG, f"stack:{n}s"} <= set(network.tags)
+    after = plan(path)
+    assert not after.has_changes
+    assert not [d for d in after.diagnostics if "ownership marker" in d.summary]
+
+
 def test_deleting_a_project_deletes_its_contents_first_and_foreign_ones_block(
     tmp_path: Path, unique_name, cleanup  # noqa: F811
 ):

@@ -97,6 +97,7 @@ def test_graph_of_an_invalid_manifest_fails(tmp_path, capsys):
 
 def test_the_examples_validate_and_graph(capsys, monkeypatch):
     monkeypatch.setenv("ACME_ADMIN_PASSWORD", SECRET)
+    monkeypatch.setenv("TEAM_A_ADMIN_PASSWORD", SECRET)
     for example in sorted((REPO / "manifests").glob("*.yaml")):
         assert main(["validate", str(example)]) == EXIT_OK, capsys.readouterr().out
         assert main(["graph", str(example)]) == EXIT_OK

@@ -74,8 +74,8 @@ def case_files():
     return sorted(p for kind in DRIVER_KINDS for p in (CASES / kind).glob("*.yaml"))
 
 
-@pytest.mark.parametrize("path", case_files(), ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_driver_case(path: Path):
+def case_change(path: Path):
+    """The case's YAML, its resource, and the change its driver decides."""
     case = yaml.safe_load(path.read_text())
     kind = path.parent.name
     driver = registry()[kind]()
@@ -99,6 +99,12 @@ def test_driver_case(path: Path):
     ]
     live = driver.match(res, observed_list, resolver)
     change = driver.diff(res, live, resolver, make_facts(kind, case.get("facts")))
+    return case, res, change
+
+
+@pytest.mark.parametrize("path", case_files(), ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_driver_case(path: Path):
+    case, res, change = case_change(path)
     expect = case["expect"]
     assert change.action.value == expect["action"], change
     if "fields" in expect:
@@ -163,8 +169,10 @@ def test_the_kind_order_is_the_manifest_order():
     assert kinds() == (
         "domains",
         "projects",
+        "quotas",
         "roles",
         "users",
+        "application_credentials",
         "groups",
         "role_assignments",
         "regions",
@@ -173,6 +181,7 @@ def test_the_kind_order_is_the_manifest_order():
         "images",
         "flavors",
         "keypairs",
+        "server_groups",
         "security_groups",
         "networks",
         "subnets",

@@ -369,10 +369,13 @@ def test_manifest_is_returned_despite_schema_errors_but_not_parse_errors(tmp_pat
 # --- the examples ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["demo.yaml", "seed-acme.yaml", "kolla-init-runonce.yaml"])
+@pytest.mark.parametrize(
+    "name", ["demo.yaml", "seed-acme.yaml", "kolla-init-runonce.yaml", "project-vending.yaml"]
+)
 def test_examples_are_valid(name):
     start = time.perf_counter()
-    m, diags = manifest.load([str(EXAMPLES / name)], environ={"ACME_ADMIN_PASSWORD": SECRET})
+    env = {"ACME_ADMIN_PASSWORD": SECRET, "TEAM_A_ADMIN_PASSWORD": SECRET}
+    m, diags = manifest.load([str(EXAMPLES / name)], environ=env)
     assert diags == [], "\n".join(d.format() for d in diags)
     g, more = graph.build(m)
     assert more == []

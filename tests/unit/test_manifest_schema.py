@@ -38,7 +38,7 @@ def test_the_bundle_is_a_valid_2020_12_schema_with_id_and_title():
     Draft202012Validator.check_schema(bundle)
     assert bundle["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert bundle["$id"] and bundle["title"]
-    assert list(bundle["properties"]) == ["version", "stack", *kinds()]
+    assert list(bundle["properties"]) == ["version", "stack", "vars", *kinds()]
 
 
 def test_every_property_has_a_description():

@@ -179,6 +179,44 @@ def test_unmarked_resources_stay_unmarked_and_are_never_pruned(cloud):
     assert deletes(plan(cloud, manifest_of(proj("other")), stack="s", prune=True)[0]) == []
 
 
+def test_unmarked_declared_resources_are_warned_about_then_marked_with_adopt(cloud):
+    """A create whose marking step never ran (kill -9 between Neutron's create and its tag
+    step) leaves a declared resource unmarked: the plan says so, --adopt marks it."""
+    apply(cloud, manifest_of(proj("p"), net("n", "p")), stack="s")
+    (stored,) = cloud.store["networks"].values()
+    stored["tags"] = []  # the tag step that completes the create never ran
+    m = manifest_of(proj("p"), net("n", "p"))
+    the_plan, _ = plan(cloud, m, stack="s")
+    assert not the_plan.has_changes
+    (warning,) = [d for d in the_plan.diagnostics if "ownership marker" in d.summary]
+    assert warning.severity == "warning" and "networks.p/n" in warning.summary
+    assert "projects.p" not in warning.summary
+    the_plan, _ = plan(cloud, m, stack="s", adopt=True)
+    (change,) = [c for c in the_plan.changes if c.is_change]
+    assert str(change.address) == "networks.p/n" and change.action is Action.UPDATE
+    assert "carries no ownership marker" in change.reason
+    assert [(f.field, f.before, f.after) for f in change.fields] == [
+        ("stack", "(unmarked)", "s")
+    ]
+    assert set(change.steps[0].args["tags"].add) == {MARKER_TAG, "stack:s"}
+    apply(cloud, m, stack="s", adopt=True)
+    assert set(stored["tags"]) == {MARKER_TAG, "stack:s"}
+    again, _ = plan(cloud, m, stack="s")
+    assert not again.has_changes
+    assert not [d for d in again.diagnostics if "ownership marker" in d.summary]
+
+
+def test_adopt_never_marks_a_projects_default_security_group(cloud):
+    apply(cloud, manifest_of(proj("p")), stack="s")
+    cloud.store["security_groups"]["sg"] = {
+        "name": "default", "project_id": pid(cloud, "p"), "tags": [], "rules": [],
+    }
+    sg = resource("security_groups", {"name": "default", "project": pref("p")})
+    the_plan, _ = plan(cloud, manifest_of(proj("p"), sg), stack="s", adopt=True)
+    assert not [c for c in the_plan.changes if c.is_change and "marker" in (c.reason or "")]
+    assert not [d for d in the_plan.diagnostics if "ownership marker" in d.summary]
+
+
 def test_role_assignments_are_pruned_only_when_both_ends_are_the_stacks(cloud):
     cloud.store["roles"]["r1"] = {"name": "member"}
     cloud.store["users"]["u-foreign"] = {"name": "guest", "domain_id": "default"}
