@@ -29,6 +29,7 @@ from bootstrap.errors import (
     NotFound,
     ResourceFailed,
 )
+from bootstrap.limiter import Limits
 from bootstrap.model import Address
 from bootstrap.plan import (
     Action,
@@ -142,6 +143,10 @@ OUTCOME = {
 }
 
 
+# Without --parallelism: each service starts at 8 changes at once and finds its own level.
+ADAPTIVE_START, ADAPTIVE_MIN, ADAPTIVE_MAX = 8, 2, 32
+
+
 class Applier:
     """Runs the steps of one plan against one cloud."""
 
@@ -162,17 +167,19 @@ class Applier:
     def apply(
         self,
         plan: Plan,
-        parallelism: int = 8,
+        parallelism: int | None = 8,
         on_event: Event | None = None,
         held: dict[Address, str] | None = None,
         interrupt: Interrupt | None = None,
     ) -> ApplyResult:
         """Walk the execution graph; `held` (from gates.py) names what is not to run, and
-        `interrupt` (SIGINT/SIGTERM) stops it from starting anything new."""
+        `interrupt` (SIGINT/SIGTERM) stops it from starting anything new. `parallelism`
+        None: an adaptive limit per service (bootstrap/limiter.py) instead of a number."""
         changes = plan.by_address()
         graph = execution_graph(plan)
+        limits = Limits(initial=ADAPTIVE_START, minimum=ADAPTIVE_MIN, maximum=ADAPTIVE_MAX)
 
-        def run(node: Address | Retire) -> str:
+        def execute(node: Address | Retire) -> str:
             if isinstance(node, Retire):
                 return self.execute(
                     changes[node.address], self.cloud.retry.start(interrupt), old=True
@@ -182,6 +189,18 @@ class Applier:
                 on_event(change, "start", None)
             # One retry budget per change, ended early by an interrupt.
             return self.execute(change, self.cloud.retry.start(interrupt))
+
+        def run(node: Address | Retire) -> str:
+            if parallelism is not None:
+                return execute(node)
+            kind = node.address.kind if isinstance(node, Retire) else node.kind
+            service = (self.drivers[kind].clients or (kind,))[0]
+            with limits.of(service).slot() as outcome:
+                try:
+                    return execute(node)
+                except CloudError as err:
+                    outcome.update(status=err.status, retry_after=err.extra.get("retry_after"))
+                    raise
 
         def done(res: NodeResult) -> None:
             if isinstance(res.address, Retire):
@@ -196,7 +215,8 @@ class Applier:
             if on_event and (change.is_change or res.outcome in STOPPED):
                 on_event(change, res.outcome, res.error)
 
-        results = walk(graph, run, parallelism, done, held, interrupt)  # type: ignore[arg-type]
+        workers = parallelism if parallelism is not None else ADAPTIVE_MAX
+        results = walk(graph, run, workers, done, held, interrupt)  # type: ignore[arg-type]
         result = ApplyResult(_fold(results, changes, on_event))
         if interrupt is not None and interrupt.is_set():
             result.interrupted = interrupt.signal

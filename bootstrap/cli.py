@@ -110,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 0 when the cloud now matches, 2 when changes were held back, 1 on error",
     )
     plan_p.add_argument("--out", metavar="PLAN.json", help="save the plan for `apply PLAN.json`")
+    plan_p.add_argument(
+        "--timings",
+        action="store_true",
+        help="show where the time went: imports, load, connect, reads (each kind), "
+        "probes, diff, total (the JSON plan always carries them)",
+    )
     apply_p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     apply_p.add_argument(
         "--summary-json",
@@ -118,7 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
         "outcome (schemas/summary.schema.json)",
     )
     apply_p.add_argument(
-        "--parallelism", type=int, default=8, metavar="N", help="changes made at once (8)"
+        "--parallelism",
+        type=int,
+        default=None,
+        metavar="N",
+        help="changes made at once (default: adaptive per service, from 8: grows while the "
+        "service's latency holds, shrinks when it rises or on 429/503)",
     )
     return parser
 
@@ -290,16 +301,30 @@ def _plan_from_args(
     adopt: bool = False,
     target: list[str] | None = None,
     options=None,
+    timings=None,
 ):
-    from bootstrap import engine
-    from bootstrap.cloud import Cloud
-    from bootstrap.retry import RetryPolicy
+    from bootstrap.timings import Timings, since_process_start
 
-    loaded = engine.load(paths, options if options is not None else load_options(args))
-    loaded = engine.target(loaded, target or [], prune)  # before connecting
+    timings = timings or Timings()
+    # Interpreter start-up and the CLI's own imports come before any phase can be timed.
+    timings.add("imports", since_process_start() or 0.0)
+    with timings.phase("imports"):
+        from bootstrap import engine
+        from bootstrap.cloud import Cloud
+        from bootstrap.retry import RetryPolicy
+
+    with timings.phase("load"):
+        loaded = engine.load(paths, options if options is not None else load_options(args))
+        loaded = engine.target(loaded, target or [], prune)  # before connecting
     stack = engine.stack_of(loaded, stack, prune)  # refused before connecting
-    cloud = Cloud.connect(args.cloud, retry=RetryPolicy(budget=args.retry_budget))
-    plan, resolver = engine.plan(cloud, loaded, prune=prune, stack=stack, adopt=adopt)
+    with timings.phase("connect"):
+        cloud = Cloud.connect(args.cloud, retry=RetryPolicy(budget=args.retry_budget))
+    plan, resolver = engine.plan(
+        cloud, loaded, prune=prune, stack=stack, adopt=adopt, timings=timings
+    )
+    total = since_process_start()
+    timings.add("total", total if total is not None else sum(timings.seconds.values()))
+    plan.timings = timings.as_dict()
     return loaded, cloud, plan, resolver
 
 
@@ -322,7 +347,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from bootstrap.errors import BootstrapError
     from bootstrap.model import mask_secrets
     from bootstrap.render_markdown import plan_markdown
-    from bootstrap.render_plan import plan_json, print_plan
+    from bootstrap.render_plan import plan_json, print_plan, print_timings
 
     _setup_logging(args.verbose)
     secrets: list = []
@@ -348,6 +373,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(mask_secrets(plan_markdown(plan), secrets), end="")
     else:
         print_plan(_console(), plan)
+        if args.timings:
+            print_timings(_console(), plan.timings)
         if args.out:
             _console().print(f"Saved the plan to {args.out}; `bootstrap apply {args.out}`.")
     if args.detailed_exitcode and plan.has_changes:

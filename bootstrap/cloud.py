@@ -34,20 +34,40 @@ NOVA_MICROVERSION = "2.90"
 
 
 class RequestCounter:
-    """Counts real HTTP round trips (requests' response hook: retries and auth included)."""
+    """Counts every HTTP request sent: each attempt, answered or not (a request whose
+    connection broke counts too), retries and token requests included. It counts where
+    requests hands the request to the connection pool (`wrap`)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.by_method: Counter[str] = Counter()
 
-    def hook(self, response: Any, *args: Any, **kwargs: Any) -> None:
-        request = response.request
+    def count(self, request: Any) -> None:
         # Token requests are POSTs but change nothing: count them apart from writes.
         method = (
             "AUTH" if request.path_url.split("?")[0].endswith("/auth/tokens") else (request.method)
         )
         with self._lock:
             self.by_method[method] += 1
+
+    def wrap(self, http_session: Any) -> None:
+        """Count at every transport adapter of a requests.Session (http and https)."""
+        for adapter in http_session.adapters.values():
+            if getattr(adapter, "_counted_by", None) is self:
+                continue
+            adapter.send = self._counting(adapter.send)
+            adapter._counted_by = self
+
+    def _counting(self, send: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(request: Any, *args: Any, **kwargs: Any) -> Any:
+            self.count(request)
+            return send(request, *args, **kwargs)
+
+        return counted
+
+    def hook(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        """The response hook: counts nothing (`wrap` does); observers wrap it to see
+        each answer (the integration tests record the writes this way)."""
 
     @property
     def total(self) -> int:
@@ -79,6 +99,7 @@ class Cloud:
         self.session = session or region.get_session()
         self.counter = counter or RequestCounter()
         self.session.session.hooks.setdefault("response", []).append(self.counter.hook)
+        self.counter.wrap(self.session.session)
         self.region_name = region.get_region_name() or None
         self.interface = region.get_interface() or "public"
         self._lock = threading.Lock()
@@ -91,8 +112,9 @@ class Cloud:
         config_files: list[str] | None = None,
         retry: RetryPolicy | None = None,
     ) -> Cloud:
-        import openstack.config
         from keystoneauth1 import exceptions as ks_exc
+
+        openstack = _sdk_config_only()
 
         config = None
         try:
@@ -141,6 +163,12 @@ class Cloud:
         return f" (cloud {name!r})" if name and name != "envvars" else " (OS_* variables)"
 
     # ---- clients, all on the one session -------------------------------------------
+    def prepare(self, clients: list[str]) -> None:
+        """Build these clients now (`keystone`, `nova`, `glance`, `sdk`): once, before
+        threads share them; a client library is imported only when named here or used."""
+        for name in clients:
+            getattr(self, name)
+
     def _client_kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {"interface": self.interface}
         if self.region_name:
@@ -179,6 +207,7 @@ class Cloud:
 
     @cached_property
     def sdk(self) -> Any:
+        _complete_sdk()
         import openstack.connection
 
         if self.session is self.region.get_session():
@@ -253,6 +282,58 @@ class Cloud:
             scoped = Cloud(self.region, session=session, counter=self.counter, retry=self.retry)
             self._scoped[project_id] = scoped
             return scoped
+
+
+# What openstack/__init__.py defines or imports, beyond its config loader.
+SDK_INIT_NAMES = frozenset({"connect", "enable_logging", "connection"})
+
+
+def _sdk_config_only() -> Any:
+    """The openstack package with only its config loader imported.
+
+    `import openstack.config` runs openstack/__init__.py, which imports every service
+    proxy of the SDK (~450 modules, most of a no-op plan's import time) although only the
+    network kinds use them. The package is entered without its __init__ here, and
+    `_complete_sdk` runs that __init__ when a network kind first needs the SDK.
+    """
+    import importlib.util
+    import sys
+    import types
+
+    if "openstack" not in sys.modules:
+        spec = importlib.util.find_spec("openstack")
+        if spec is not None and spec.submodule_search_locations is not None:
+            package = types.ModuleType("openstack")
+            package.__spec__ = spec
+            package.__path__ = list(spec.submodule_search_locations)
+            package.__file__ = spec.origin
+            package.__package__ = "openstack"
+            package.__bootstrap_partial__ = True  # type: ignore[attr-defined]
+
+            def complete_on_access(name: str) -> Any:
+                # Anyone else's `import openstack; openstack.connect(...)` gets it whole;
+                # other names are submodules, which `from openstack import x` imports.
+                if name in SDK_INIT_NAMES:
+                    _complete_sdk()
+                    return package.__dict__[name]
+                raise AttributeError(f"module 'openstack' has no attribute {name!r}")
+
+            package.__getattr__ = complete_on_access  # type: ignore[attr-defined]
+            sys.modules["openstack"] = package
+    import openstack.config
+    import openstack.exceptions  # noqa: F401 - Cloud.connect catches its ConfigException
+
+    return sys.modules["openstack"]
+
+
+def _complete_sdk() -> None:
+    """Run openstack/__init__.py in the package `_sdk_config_only` entered."""
+    import sys
+
+    package = sys.modules.get("openstack")
+    if package is not None and package.__dict__.pop("__bootstrap_partial__", False):
+        package.__dict__.pop("__getattr__", None)
+        package.__spec__.loader.exec_module(package)
 
 
 SELECT_HINT = "To use another cloud: --cloud NAME or OS_CLOUD=NAME."

@@ -6,10 +6,12 @@ per kind (and scope), run in parallel, joined in memory by `make_plan`.
 
 from __future__ import annotations
 
+import gc
 import json
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,7 @@ from bootstrap.model import DEFAULT_DOMAIN, Address, Manifest
 from bootstrap.ownership import STACK_PATTERN, valid_stack
 from bootstrap.plan import Action, Observed, Plan, Resolver, make_plan
 from bootstrap.probes import Probe, run_probes
+from bootstrap.timings import Timings
 
 if TYPE_CHECKING:
     from bootstrap.apply import ApplyContext, ApplyResult
@@ -44,16 +47,32 @@ class Loaded:
     targets: Targeting | None = None  # --target: the part of the manifest kept, and why
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Loading and diffing allocate hundreds of thousands of objects and free few: the
+    cyclic collector's passes over an ever larger heap cost as much as the work itself
+    (more than half of load at 10,000 resources). Paused for them, resumed after."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def load(paths: list[str], options: LoadOptions | None = None) -> Loaded:
     """Load, validate and graph the manifest; every problem at once or nothing.
     `options`: environment layers and variable values (the command line's)."""
     from bootstrap import graph as graph_mod
     from bootstrap import manifest as manifest_mod
 
-    manifest, diagnostics = manifest_mod.load(paths, options=options)
+    with gc_paused():
+        manifest, diagnostics = manifest_mod.load(paths, options=options)
     if manifest is None or any(d.is_error for d in diagnostics):
         raise ManifestError(diagnostics)
-    g, more = graph_mod.build(manifest)
+    with gc_paused():
+        g, more = graph_mod.build(manifest)
     if any(d.is_error for d in more):
         raise ManifestError(diagnostics + more)
     return Loaded(manifest, g)
@@ -106,22 +125,42 @@ def stack_of(loaded: Loaded, stack: str | None, prune: bool) -> str | None:
 
 
 def read_state(
-    cloud: Cloud, manifest: Manifest, drivers: dict[str, Driver], kinds: list[str]
+    cloud: Cloud,
+    manifest: Manifest,
+    drivers: dict[str, Driver],
+    kinds: list[str],
+    timings: Timings | None = None,
 ) -> dict[str, list[Observed]]:
+    timings = timings or Timings()
+
     def read(kind: str) -> tuple[str, list[Observed]]:
         resources = manifest.of_kind(kind)
         try:
-            return kind, with_retries(
-                lambda: drivers[kind].read_all(cloud, resources), address=kind, policy=cloud.retry
-            )
+            with timings.phase(f"read.{kind}"):
+                return kind, with_retries(
+                    lambda: drivers[kind].read_all(cloud, resources),
+                    address=kind,
+                    policy=cloud.retry,
+                )
         except Forbidden as exc:
             raise PreflightError(
                 f"cannot list {kind}: the cloud refused ({exc}); the credentials in use "
                 f"need permission to read {kind} for a plan"
             ) from None
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    if not kinds:
+        return {}
+    # Every kind's list at once: they are independent, and each is one wait on the API.
+    with ThreadPoolExecutor(max_workers=min(len(kinds), MAX_PARALLEL_READS)) as pool:
         return dict(pool.map(read, kinds))
+
+
+MAX_PARALLEL_READS = 16
+
+
+def clients_of(drivers: dict[str, Driver], kinds: list[str]) -> list[str]:
+    """The Cloud clients the kinds read with: only their libraries get imported."""
+    return list(dict.fromkeys(c for k in kinds for c in drivers[k].clients))
 
 
 def probes_of(
@@ -151,30 +190,39 @@ def plan(
     drivers: dict[str, Driver] | None = None,
     stack: str | None = None,
     adopt: bool = False,
+    timings: Timings | None = None,
 ) -> tuple[Plan, Resolver]:
     """Read, probe, decide. `stack` overrides the manifest's; `adopt` takes over what
-    another stack marked (see bootstrap/ownership.py)."""
+    another stack marked (see bootstrap/ownership.py). `timings` gets the phases
+    (connect, clients, reads and each kind's read, probes, diff)."""
     stack = stack_of(loaded, stack, prune)
     drivers = drivers or instantiate_drivers()
+    timings = timings or Timings()
     start_requests = cloud.counter.total
     t0 = time.monotonic()
     # One clear error for bad credentials or a dead cloud, not one per kind read.
-    cloud.authenticate()
-    observed = read_state(
-        cloud, loaded.manifest, drivers, kinds_to_read(loaded.manifest, drivers, prune)
-    )
-    facts = run_probes(cloud, probes_of(loaded.manifest, drivers, observed))
-    result, resolver = make_plan(
-        loaded.manifest,
-        loaded.graph,
-        drivers,
-        observed,
-        builtin_ids(observed),
-        prune,
-        facts,
-        stack=stack,
-        adopt=adopt,
-    )
+    with timings.phase("connect"):
+        cloud.authenticate()
+    kinds = kinds_to_read(loaded.manifest, drivers, prune)
+    with timings.phase("clients"):
+        # Built once before the parallel reads (a client is shared by several kinds).
+        cloud.prepare(clients_of(drivers, kinds))
+    with timings.phase("reads"):
+        observed = read_state(cloud, loaded.manifest, drivers, kinds, timings)
+    with timings.phase("probes"):
+        facts = run_probes(cloud, probes_of(loaded.manifest, drivers, observed))
+    with timings.phase("diff"), gc_paused():
+        result, resolver = make_plan(
+            loaded.manifest,
+            loaded.graph,
+            drivers,
+            observed,
+            builtin_ids(observed),
+            prune,
+            facts,
+            stack=stack,
+            adopt=adopt,
+        )
     errors = [d for d in result.diagnostics if d.is_error]
     if errors:
         raise PlanError(
@@ -183,6 +231,7 @@ def plan(
     result.targets = loaded.targets
     result.requests = cloud.counter.total - start_requests
     result.read_seconds = time.monotonic() - t0
+    result.timings = timings.as_dict()
     return result, resolver
 
 
@@ -243,7 +292,7 @@ def apply(
     resolver: Resolver,
     *,
     allow_destroy: AllowDestroy = False,
-    parallelism: int = 8,
+    parallelism: int | None = None,
     on_event: Any = None,
     progress: Any = None,
     drivers: dict[str, Driver] | None = None,
@@ -256,7 +305,7 @@ def apply(
     --allow-destroy and lacks it is held back with what depends on it (gates.py); every
     other change is applied. `ctx` may be given to look at what the apply shared
     afterwards (the server poller). `interrupt` (set on SIGINT/SIGTERM) stops it from
-    starting anything new.
+    starting anything new. `parallelism` None (the default): an adaptive limit per service.
     """
     from bootstrap.apply import Applier, ApplyContext
 

@@ -173,6 +173,10 @@ class Observed:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _listing(items: list[Observed] | None) -> Listing:
+    return items if isinstance(items, Listing) else Listing.of(items or [])
+
+
 class Listing(list):
     """What one read_all returned, and whether it is all there is.
 
@@ -187,6 +191,35 @@ class Listing(list):
         out = cls(items)
         out.partial = partial
         return out
+
+    def where(self, ident: dict[str, Any]) -> list[Observed]:
+        """The observed whose fields equal `ident`'s values. One index per set of field
+        names, built on first use: matching N resources against M is O(N + M), not N x M.
+        """
+        names = tuple(sorted(ident))
+        try:
+            wanted = tuple(ident[n] for n in names)
+            hash(wanted)
+        except TypeError:  # an unhashable value: compare one by one
+            return [o for o in self if all(o.fields.get(k) == v for k, v in ident.items())]
+        indexes = self.__dict__.setdefault("_indexes", {})
+        built = indexes.get(names)
+        if built is None or built[0] != len(self):  # (re)built when the list grew
+            index: dict[tuple[Any, ...], list[Observed]] = {}
+            for o in self:
+                key = tuple(o.fields.get(n) for n in names)
+                try:
+                    index.setdefault(key, []).append(o)
+                except TypeError:  # an unhashable observed value never equals a hashable one
+                    continue
+            built = indexes[names] = (len(self), index)
+        return list(built[1].get(wanted, ()))
+
+
+def where(observed: list[Observed], ident: dict[str, Any]) -> list[Observed]:
+    """`Listing.where` for any list of observed resources."""
+    listing = observed if isinstance(observed, Listing) else Listing.of(observed)
+    return listing.where(ident)
 
 
 @dataclass
@@ -258,6 +291,8 @@ class Plan:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     requests: int = 0
     read_seconds: float = 0.0
+    # Seconds per phase (bootstrap/timings.py); empty when not measured.
+    timings: dict[str, float] = field(default_factory=dict)
     stack: str | None = None  # the stack the plan acts for (its markers, its --prune)
     # --target: what was asked for and what was pulled in; None = the whole manifest.
     targets: Targeting | None = None
@@ -287,6 +322,7 @@ class Plan:
             },
             "requests": self.requests,
             "targets": self.targets.to_json() if self.targets is not None else None,
+            **({"timings": self.timings} if self.timings else {}),
             "changes": [c.to_json() for c in self.changes],
             "diagnostics": [d.to_json() for d in self.diagnostics],
         }
@@ -400,12 +436,15 @@ def make_plan(
     resolver.know(lookups.observed_names(observed))
     changes: list[Change] = []
     matched: dict[str, set[str]] = {}
+    listings: dict[str, Listing] = {}  # each kind's, indexed once for all its matches
     # Topological order so a resource's references are matched before it is.
     diagnostics: list[Diagnostic] = []
     for address in nx.topological_sort(graph):
         resource = manifest.resources[address]
         driver = drivers[resource.kind]
-        candidates = observed.get(resource.kind, [])
+        if resource.kind not in listings:
+            listings[resource.kind] = _listing(observed.get(resource.kind))
+        candidates = listings[resource.kind]
         live = driver.match(resource, candidates, resolver)
         if live is None and not resource.managed:
             # Missing matters only when something that must exist builds on it.

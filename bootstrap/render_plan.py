@@ -135,6 +135,14 @@ def print_plan(console: Console, plan: Plan) -> None:
     )
 
 
+def print_timings(console: Console, timings: dict[str, float]) -> None:
+    """One line per phase; a kind's read is indented under the reads (they overlap)."""
+    console.print("Timings (seconds):", highlight=False)
+    for name, seconds in timings.items():
+        label = f"    {name[len('read.') :]}" if name.startswith("read.") else name
+        console.print(f"  {label:<22} {seconds:8.3f}", highlight=False)
+
+
 def target_lines(plan: Plan) -> list[str]:
     """With --target: the addresses asked for, then each one pulled in and why."""
     if plan.targets is None:

@@ -12,6 +12,12 @@ create, deletes) and the server status polls. What it retries (`classify`):
 - terminal: any other 4xx, and every quota refusal (Neutron's 409 "Quota exceeded",
   Nova/Cinder/Glance 413, Keystone 403): waiting does not raise a quota.
 
+A stale connection (one the server closed while it sat idle in the pool: Keystone drops
+them after ~2 s; reset or aborted before any answer) is retried AT ONCE, once, when the
+request was idempotent (GET, HEAD, PUT, DELETE, OPTIONS) and the call has no re-read;
+any other (a POST, or a create with its `recover`) goes the ordinary way, after the
+backoff and the caller's re-read, so a create is never sent twice.
+
 Backoff doubles from `base_delay` up to `max_delay`, with jitter, for at most `attempts`
 tries and within a time budget per resource (`Budget`, `--retry-budget`): apply starts
 one budget per change and spends it over all the requests of that change. The error that
@@ -98,6 +104,49 @@ def _is_connection_error(exc: BaseException) -> bool:
     except ImportError:  # pragma: no cover
         pass
     return _is_glance_transient(exc)
+
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception, its causes and contexts, and the exceptions in its args
+    (keystoneauth wraps requests, which wraps urllib3, which wraps http.client)."""
+    out: list[BaseException] = []
+    todo = [exc]
+    while todo and len(out) < 20:
+        e = todo.pop()
+        if e in out:
+            continue
+        out.append(e)
+        todo += [a for a in (e.__cause__, e.__context__, *e.args) if isinstance(a, BaseException)]
+    return out
+
+
+def is_stale_connection(exc: BaseException) -> bool:
+    """A pooled connection the server had closed: reset or aborted before any answer
+    (not a refused or unreachable host, not a timeout: those are the cloud's state)."""
+    import http.client
+
+    chain = _chain(exc)
+    if any(isinstance(e, (ConnectionRefusedError, TimeoutError)) for e in chain):
+        return False
+    stale = (
+        http.client.RemoteDisconnected,
+        ConnectionResetError,
+        ConnectionAbortedError,
+        BrokenPipeError,
+    )
+    return any(isinstance(e, stale) for e in chain)
+
+
+def request_method(exc: BaseException) -> str | None:
+    """The HTTP method of the request that failed, when the error carries it."""
+    for e in _chain(exc):
+        method = getattr(getattr(e, "request", None), "method", None)
+        if isinstance(method, str):
+            return method.upper()
+    return None
 
 
 def _is_glance_transient(exc: BaseException) -> bool:
@@ -204,6 +253,7 @@ def with_retries(
         policy = RetryPolicy(**{**policy.__dict__, **overrides})
         budget = Budget(policy, budget.deadline, budget.cancel) if budget else None
     budget = budget or policy.start()
+    stale_retried = False
     for attempt in range(1, policy.attempts + 1):
         try:
             return fn()
@@ -213,6 +263,17 @@ def with_retries(
             err = classify(exc, address)
             if not err.retryable or attempt == policy.attempts:
                 raise _gave_up(err, attempt) from exc
+            if (
+                not stale_retried
+                and recover is None
+                and is_stale_connection(exc)
+                and request_method(exc) in IDEMPOTENT
+            ):
+                # The server closed an idle pooled connection: nothing reached it, and
+                # the request may be repeated; a fresh connection is made at once.
+                stale_retried = True
+                log.info("%s: %s; stale connection, retrying now", address or "request", err)
+                continue
             delay = float(err.extra.get("retry_after") or policy.base_delay * 2 ** (attempt - 1))
             delay = min(delay, policy.max_delay) * random.uniform(1.0, 1.25)
             left = budget.remaining()

@@ -65,6 +65,7 @@ class KeystoneDriver(Driver):
     """
 
     manager: ClassVar[str]
+    clients = ("keystone",)
     ownership = "extra"
     # Identity and catalog writes need the admin role under Keystone's default policy.
     needs_admin = True

@@ -172,6 +172,7 @@ class NeutronDriver(Driver):
     """What networks, subnets, routers and security groups share (registers no kind)."""
 
     key_fields = ("project", "name")
+    clients = ("sdk",)
     ownership = "tags"
     project_field = "project_id"
     # Manifest field -> openstacksdk attribute, for create arguments and update patches.

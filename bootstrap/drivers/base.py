@@ -40,6 +40,7 @@ from bootstrap.plan import (
     map_delta,
     pending_in,
     set_delta,
+    where,
 )
 
 if TYPE_CHECKING:
@@ -75,6 +76,9 @@ class Driver:
     # Where the kind's section comes in the manifest, plans and the published schema
     # (identity, catalog, compute, network); also breaks ties in the walk order.
     position: ClassVar[int]
+    # The Cloud clients (properties of bootstrap.cloud.Cloud) this kind talks through:
+    # built, and their libraries imported, only when a kind that needs them is read.
+    clients: ClassVar[tuple[str, ...]] = ()
     # Writes need the admin role under the services' default policies.
     needs_admin: ClassVar[bool] = False
     # Planning needs the Default domain's live id (a Keystone kind scoped by domain).
@@ -205,7 +209,7 @@ class Driver:
         ident = self.identity(resource, resolver)
         if ident is None:
             return None
-        found = [o for o in observed if all(o.fields.get(k) == v for k, v in ident.items())]
+        found = where(observed, ident)
         if len(found) > 1:
             ids = ", ".join(o.id for o in found)
             raise AmbiguousResource(

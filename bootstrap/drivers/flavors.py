@@ -28,6 +28,7 @@ def _int(value: Any) -> int:
 
 class FlavorDriver(Driver):
     kind = "flavors"
+    clients = ("nova",)
     key_fields = ("name",)
     references = {"access[]": "projects"}
     updatable = frozenset({"extra_specs", "access", "description"})

@@ -21,7 +21,7 @@ from bootstrap.drivers.base import Driver
 from bootstrap.errors import PlanError, ResourceFailed
 from bootstrap.export import ALWAYS
 from bootstrap.model import Address
-from bootstrap.plan import Action, MapDelta, Observed
+from bootstrap.plan import Action, MapDelta, Observed, where
 from bootstrap.probes import FileDigests
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ DATALESS = frozenset({"queued", "saving", "killed", "uploading", "importing"})
 
 class ImageDriver(Driver):
     kind = "images"
+    clients = ("glance",)
     key_fields = ("name",)
     references = {"project": "projects"}
     path_fields = {"source.file": "read"}
@@ -122,7 +123,7 @@ class ImageDriver(Driver):
         ident = self.identity(resource, resolver)
         if ident is None:
             return None
-        found = [o for o in observed if all(o.fields.get(k) == v for k, v in ident.items())]
+        found = where(observed, ident)
         active = [o for o in found if o.fields.get("status") == "active"]
         if len(found) > 1 and active and all(o.managed for o in found):
             return max(active, key=lambda o: str(o.fields.get("created_at") or ""))

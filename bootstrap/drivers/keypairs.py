@@ -48,6 +48,7 @@ SSH_KEY = re.compile(
 
 class KeypairDriver(Driver):
     kind = "keypairs"
+    clients = ("nova", "keystone")
     key_fields = ("user", "name")
     references = {"user": "users"}
     path_fields = {"public_key_file": "read"}

@@ -22,6 +22,7 @@ TARGETS = ("project", "domain")
 
 class RoleAssignmentDriver(Driver):
     kind = "role_assignments"
+    clients = ("keystone",)
     key_fields = ("role", "user", "group", "project", "domain", "system")
     references = {
         "role": "roles",

@@ -44,6 +44,7 @@ DELETE_TIMEOUT = 600
 
 class ServerDriver(Driver):
     kind = "servers"
+    clients = ("nova",)
     key_fields = ("project", "name")
     references = {
         "project": "projects",

@@ -160,8 +160,8 @@ class Loader:
         drv = self.drivers.get(path[0]) if path else None
         return bool(drv and len(path) >= 3 and path[2] in drv.secret_fields)
 
-    def check_file(self, f: File, bundle: dict, checker: Any) -> None:
-        f.problems = schema_mod.check(f.root, bundle, self.hidden, checker)
+    def check_file(self, f: File, bundle: dict, checker: Any, fast: Any = None) -> None:
+        f.problems = schema_mod.check(f.root, bundle, self.hidden, checker, fast)
         bad_by_item: dict[tuple, list[tuple]] = defaultdict(list)
         for p in f.problems:
             for b in p.bad:
@@ -342,7 +342,9 @@ class Loader:
 
     def run(self, paths: list[str]) -> tuple[Manifest | None, list[Diagnostic]]:
         bundle = schema_mod.load_bundle()
-        checker = schema_mod.validator(bundle)
+        fast = schema_mod.fast_validator(bundle)  # compiled once for every file
+        # The located check (jsonschema) is built only when a file fails the fast one.
+        checker = None if fast is not None else schema_mod.validator(bundle)
         layers = [paths] + [[p] for p in self.options.env]
         self.layers = len(layers)
         for number, layer in enumerate(layers):
@@ -355,7 +357,7 @@ class Loader:
                 self.real_files[display] = real
         self.evaluate()
         for f in self.files:
-            self.check_file(f, bundle, checker)
+            self.check_file(f, bundle, checker, fast)
         self.check_versions()
         for it in self.items:
             self.prepare(it)

@@ -15,7 +15,7 @@ from bootstrap.schema.bundle import (
     ref_definitions,
     render_bundle,
 )
-from bootstrap.schema.formats import format_checker, validator
+from bootstrap.schema.formats import fast_validator, format_checker, validator
 from bootstrap.schema.translate import (
     Problem,
     Translator,
@@ -35,6 +35,7 @@ __all__ = [
     "check",
     "describe",
     "did_you_mean",
+    "fast_validator",
     "format_checker",
     "load_bundle",
     "main",

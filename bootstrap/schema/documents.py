@@ -133,6 +133,12 @@ def plan_schema() -> dict[str, Any]:
                 "stack": _NULLABLE_STRING,
                 "summary": summary,
                 "requests": {**_COUNT, "description": "API requests the read took."},
+                "timings": {
+                    "type": "object",
+                    "additionalProperties": {"type": "number", "minimum": 0},
+                    "description": "Seconds per phase (imports, load, connect, clients, "
+                    "reads and read.<kind>, probes, diff, total); present when measured.",
+                },
                 "targets": targets_schema(),
                 "changes": {"type": "array", "items": change},
                 "diagnostics": {"type": "array", "items": diagnostic},
@@ -155,7 +161,7 @@ def plan_schema() -> dict[str, Any]:
                 },
             },
             "A plan.",
-            optional=("prune", "adopt", "inputs"),
+            optional=("prune", "adopt", "inputs", "timings"),
         ),
     }
 

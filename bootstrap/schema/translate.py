@@ -7,12 +7,13 @@ import difflib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from bootstrap.schema.formats import FORMAT_NAMES, validator
+
+if TYPE_CHECKING:  # jsonschema is imported only when a file is invalid (see `check`)
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 TYPE_NAMES = {
     "string": "a string",
@@ -315,8 +316,12 @@ def check(
     bundle: dict[str, Any],
     hidden: Callable[[tuple], bool],
     checker: Draft202012Validator | None = None,
+    fast: Any = None,
 ) -> list[Problem]:
-    """Every schema problem of one parsed file, in document order."""
+    """Every schema problem of one parsed file, in document order. `fast` (from
+    `fast_validator`) answers for a valid file; only an invalid one is walked here."""
+    if fast is not None and fast.is_valid(doc):
+        return []
     checker = checker or validator(bundle)
     translator = Translator(bundle, hidden)
     problems: list[Problem] = []

@@ -44,6 +44,9 @@ class MemoryCloud:
     def authenticate(self) -> None:
         pass
 
+    def prepare(self, clients: list[str]) -> None:
+        pass  # no client libraries: the store is the cloud
+
     def new_id(self) -> str:
         return f"id-{next(self._ids)}"
 

@@ -120,3 +120,33 @@ def test_hidden_values_are_not_shown():
     doc = {"users": [{"name": "u", "password": 271828}]}
     problems = schema.check(doc, bundle, hidden=lambda path: path[2:3] == ("password",))
     assert problems and all("271828" not in p.message for p in problems)
+
+
+# --- the compiled check and the located one agree ------------------------------------
+
+
+def _every_yaml() -> list:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    return sorted([*root.glob("tests/**/*.yaml"), *root.glob("manifests/**/*.yaml")])
+
+
+def test_the_compiled_check_agrees_with_jsonschema_on_every_manifest():
+    """The fast validator answers alone for a valid file: it must never pass a file the
+    located check would refuse (nor refuse one it passes)."""
+    from bootstrap.manifest.yaml import parse_yaml
+    from bootstrap.schema import fast_validator, load_bundle, validator
+
+    bundle = load_bundle()
+    fast, slow = fast_validator(bundle), validator(bundle)
+    checked, invalid = 0, 0
+    for path in _every_yaml():
+        root, _ = parse_yaml(path.read_text(encoding="utf-8", errors="replace"), str(path))
+        if root is None:
+            continue
+        expected = not any(True for _ in slow.iter_errors(root))
+        assert fast.is_valid(root) == expected, path
+        checked += 1
+        invalid += not expected
+    assert checked > 50 and invalid > 5  # both verdicts were exercised
