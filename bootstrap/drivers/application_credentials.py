@@ -84,6 +84,7 @@ def write_secret(path: str, secret: str) -> None:
 
 
 class ApplicationCredentialDriver(Driver):
+    clients = ("keystone",)
     kind = "application_credentials"
     key_fields = ("user", "name")
     references = {"user": "users", "project": "projects"}

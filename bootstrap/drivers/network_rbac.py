@@ -24,6 +24,7 @@ EVERY_PROJECT = "*"
 
 
 class NetworkRBACDriver(Driver):
+    clients = ("sdk",)
     kind = "network_rbac"
     key_fields = ("network", "target_project", "action")
     references = {"network": "networks", "target_project": "projects"}

@@ -64,6 +64,7 @@ def _ints(values: dict[str, Any]) -> dict[str, int]:
 
 
 class QuotaDriver(Driver):
+    clients = ("keystone", "nova", "sdk")
     kind = "quotas"
     key_fields = ("project",)
     references = {"project": "projects"}

@@ -50,6 +50,7 @@ def list_groups(cloud: Any, resources: list[Any]) -> list[Any]:
 
 
 class ServerGroupDriver(Driver):
+    clients = ("keystone", "nova")
     kind = "server_groups"
     key_fields = ("project", "name")
     references = {"project": "projects"}

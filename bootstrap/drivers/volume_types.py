@@ -30,6 +30,7 @@ def specs(value: Any) -> dict[str, str]:
 
 
 class VolumeTypeDriver(Driver):
+    clients = ("sdk",)
     kind = "volume_types"
     key_fields = ("name",)
     references = {"access[]": "projects"}

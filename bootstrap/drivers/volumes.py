@@ -39,6 +39,7 @@ def text_map(value: Any) -> dict[str, str]:
 
 
 class VolumeDriver(Driver):
+    clients = ("keystone", "sdk")
     kind = "volumes"
     key_fields = ("project", "name")
     references = {"project": "projects", "volume_type": "volume_types", "image": "images"}
