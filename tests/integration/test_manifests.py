@@ -184,6 +184,12 @@ def test_project_vending(tmp_path, monkeypatch):
         assert compute["key_pairs"] == defaults["key_pairs"]  # not listed: untouched
         network = cloud.network.get(f"/quotas/{project.id}").json()["quota"]
         assert (network["router"], network["security_group_rule"]) == (2, 200)
+        block = cloud.sdk.block_storage
+        volume = block.get(f"/os-quota-sets/{project.id}").json()["quota_set"]
+        assert (volume["volumes"], volume["gigabytes"]) == (20, 1000)
+        (ssd,) = [t for t in block.types(is_public="None") if t.name == f"{prefix}team-a-ssd"]
+        assert not ssd.is_public
+        assert [e["project_id"] for e in block.get_type_access(ssd.id)] == [project.id]
         groups = cloud.nova.server_groups.list(all_projects=True)
         assert [g.policy for g in groups if g.name == f"{prefix}team-a-spread"] == [
             "soft-anti-affinity"
