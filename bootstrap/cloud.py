@@ -167,7 +167,9 @@ class Cloud:
         """Build these clients now (`keystone`, `nova`, `glance`, `sdk`): once, before
         threads share them; a client library is imported only when named here or used."""
         for name in clients:
-            getattr(self, name)
+            # Building one may ask the service for its versions (Nova's microversion
+            # range): a request like any other, so under the one retry policy.
+            with_retries(lambda name=name: getattr(self, name), address=name, policy=self.retry)
 
     def _client_kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {"interface": self.interface}

@@ -135,3 +135,26 @@ def test_walk_stops_starting_work_after_an_interrupt():
     assert results["a"].outcome == "created"
     assert results["b"].outcome == NOT_STARTED
     assert results["slow"].outcome == INTERRUPTED
+
+
+def test_building_a_client_is_retried_like_any_request():
+    """Building Nova's client asks for its microversion range: a connection reset there
+    is retried, not the end of the plan (the fault tier found it)."""
+    from functools import cached_property
+
+    from bootstrap.cloud import Cloud
+
+    class Flaky:
+        calls = 0
+        retry = RetryPolicy(sleep=lambda s: None)
+
+        @cached_property
+        def nova(self):
+            Flaky.calls += 1
+            if Flaky.calls == 1:
+                raise ks_exc.ConnectFailure("connection reset by peer")
+            return "client"
+
+    flaky = Flaky()
+    Cloud.prepare(flaky, ["nova"])
+    assert flaky.nova == "client" and Flaky.calls == 2
