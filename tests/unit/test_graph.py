@@ -157,3 +157,25 @@ def test_servers_wait_for_role_assignments_on_their_project(tmp_path):
     other = Address("role_assignments", ("member", "user:admin", "project:other"))
     assert g.has_edge(grant, server) and g.edges[grant, server]["implicit"]
     assert not g.has_edge(other, server)
+
+
+def test_server_groups_wait_for_role_assignments_on_their_project(tmp_path):
+    """A server group is made with a token scoped to its project, like a server."""
+    _, g, diags = build(
+        tmp_path,
+        """
+        projects: [{name: acme}, {name: other}]
+        users: [{name: admin}]
+        roles: [{name: member}]
+        role_assignments:
+          - {role: member, user: admin, project: acme}
+          - {role: member, user: admin, project: other}
+        server_groups: [{name: spread, project: acme, policy: soft-anti-affinity}]
+        """,
+    )
+    assert not [d for d in diags if d.is_error], diags
+    group = Address("server_groups", ("acme", "spread"))
+    grant = Address("role_assignments", ("member", "user:admin", "project:acme"))
+    other = Address("role_assignments", ("member", "user:admin", "project:other"))
+    assert g.has_edge(grant, group) and g.edges[grant, group]["implicit"]
+    assert not g.has_edge(other, group)
