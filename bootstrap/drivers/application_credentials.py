@@ -23,14 +23,13 @@ from __future__ import annotations
 import datetime
 import os
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bootstrap.drivers.base import Driver
 from bootstrap.drivers.keypairs import KeypairDriver
 from bootstrap.errors import PlanError
-from bootstrap.model import Address, Manifest, Ref, Resource, Secret
+from bootstrap.model import Address, Ref, Secret
 from bootstrap.plan import Action, Observed
 from bootstrap.probes import Probe
 
@@ -85,6 +84,7 @@ def write_secret(path: str, secret: str) -> None:
 
 class ApplicationCredentialDriver(Driver):
     clients = ("keystone",)
+    made_in_token_project = True
     kind = "application_credentials"
     key_fields = ("user", "name")
     references = {"user": "users", "project": "projects"}
@@ -110,21 +110,6 @@ class ApplicationCredentialDriver(Driver):
                 f"give {user.address} a password in the manifest, so the tool can log in "
                 "as that user (or leave `user` out for the tool's own user)",
             )
-
-    @classmethod
-    def implicit_dependencies(cls, manifest: Manifest) -> Iterator[tuple[Address, Address, str]]:
-        # The credential is made with a token scoped to its project: the owner's role
-        # there (a role assignment of the same manifest) must exist first.
-        grants_on: dict[Address, list[Resource]] = {}
-        for grant in manifest.of_kind("role_assignments"):
-            target = grant.spec.get("project")
-            if isinstance(target, Ref) and not grant.absent:
-                grants_on.setdefault(target.address, []).append(grant)
-        for cred in manifest.of_kind(cls.kind):
-            project = cred.spec.get("project")
-            if isinstance(project, Ref) and not cred.absent:
-                for grant in grants_on.get(project.address, []):
-                    yield grant.address, cred.address, f"project (a token for {project.address})"
 
     @classmethod
     def natural_key(cls, spec: dict[str, Any]) -> tuple[str, ...]:

@@ -89,10 +89,27 @@ class Driver:
     # Fields a create cannot do without; an existing resource may leave them out.
     required_for_create: ClassVar[frozenset[str]] = frozenset()
 
+    # Made with a token scoped to the resource's `project` (Nova and Cinder create in the
+    # token's project; Keystone makes an application credential for the token's project):
+    # the role assignments the manifest gives on that project must exist first.
+    made_in_token_project: ClassVar[bool] = False
+
     @classmethod
     def implicit_dependencies(cls, manifest: Manifest) -> Iterator[tuple[Address, Address, str]]:
         """(dependency, dependent, why) for what no reference spells out (see graph.py)."""
-        return iter(())
+        if not cls.made_in_token_project:
+            return
+        grants_on: dict[Address, list[Resource]] = {}
+        for grant in manifest.of_kind("role_assignments"):
+            target = grant.spec.get("project")
+            if isinstance(target, Ref) and not grant.absent:
+                grants_on.setdefault(target.address, []).append(grant)
+        for resource in manifest.of_kind(cls.kind):
+            project = resource.spec.get("project")
+            if isinstance(project, Ref) and not resource.absent:
+                for grant in grants_on.get(project.address, []):
+                    why = f"project (a token for {project.address})"
+                    yield grant.address, resource.address, why
 
     @classmethod
     def check(cls, checker: Checker) -> None:

@@ -11,12 +11,11 @@ ownership marker: --prune never deletes them; deleting their project deletes the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from bootstrap.drivers import _nova
 from bootstrap.drivers.base import Driver
-from bootstrap.model import Address, Manifest, Ref, Resource
+from bootstrap.model import Address, Ref
 from bootstrap.plan import Observed
 
 if TYPE_CHECKING:
@@ -52,6 +51,7 @@ def list_groups(cloud: Any, resources: list[Any]) -> list[Any]:
 
 class ServerGroupDriver(Driver):
     clients = ("keystone", "nova")
+    made_in_token_project = True
     kind = "server_groups"
     key_fields = ("project", "name")
     references = {"project": "projects"}
@@ -60,22 +60,6 @@ class ServerGroupDriver(Driver):
     project_field = "project_id"
     position = 125
     required_for_create = frozenset({"policy"})
-
-    @classmethod
-    def implicit_dependencies(cls, manifest: Manifest) -> Iterator[tuple[Address, Address, str]]:
-        # Nova makes a server group in the project of the token (as a server): the tool
-        # scopes a token to the group's project, which needs the role assignments the
-        # manifest gives on it first.
-        grants_on: dict[Address, list[Resource]] = {}
-        for grant in manifest.of_kind("role_assignments"):
-            target = grant.spec.get("project")
-            if isinstance(target, Ref) and not grant.absent:
-                grants_on.setdefault(target.address, []).append(grant)
-        for group in manifest.of_kind(cls.kind):
-            project = group.spec.get("project")
-            if isinstance(project, Ref) and not group.absent:
-                for grant in grants_on.get(project.address, []):
-                    yield grant.address, group.address, f"project (a token for {project.address})"
 
     @classmethod
     def check(cls, c: Checker) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from bootstrap import known_hosts
@@ -32,7 +31,7 @@ from bootstrap.drivers.base import Driver, resolve
 from bootstrap.drivers.ports import port_nic
 from bootstrap.errors import CloudError, ResourceFailed
 from bootstrap.export import ALWAYS
-from bootstrap.model import Address, Manifest, Ref, Resource, Secret
+from bootstrap.model import Address, Ref, Secret
 from bootstrap.plan import Action, Change, FieldDiff, Observed, SetDelta, Step, contains_pending
 from bootstrap.probes import FileText
 
@@ -45,6 +44,7 @@ DELETE_TIMEOUT = 600
 class ServerDriver(Driver):
     kind = "servers"
     clients = ("nova",)
+    made_in_token_project = True
     key_fields = ("project", "name")
     references = {
         "project": "projects",
@@ -90,21 +90,6 @@ class ServerDriver(Driver):
     def export(self, observed, names):
         spec = super().export(observed, names)
         return _nova.export_server(spec, observed, names) if spec is not None else None
-
-    @classmethod
-    def implicit_dependencies(cls, manifest: Manifest) -> Iterator[tuple[Address, Address, str]]:
-        # Nova boots a server in the project of the token: the tool scopes a token to the
-        # server's project, which needs the role assignments the manifest gives on it first.
-        grants_on: dict[Address, list[Resource]] = {}
-        for grant in manifest.of_kind("role_assignments"):
-            target = grant.spec.get("project")
-            if isinstance(target, Ref) and not grant.absent:
-                grants_on.setdefault(target.address, []).append(grant)
-        for server in manifest.of_kind(cls.kind):
-            project = server.spec.get("project")
-            if isinstance(project, Ref) and not server.absent:
-                for grant in grants_on.get(project.address, []):
-                    yield grant.address, server.address, f"project (a token for {project.address})"
 
     # --- pure -----------------------------------------------------------------------
     def observe(self, s: Any) -> Observed:

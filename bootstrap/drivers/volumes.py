@@ -17,14 +17,13 @@ The ownership marker lives in the volume's metadata (`managed_by: openstack-boot
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from bootstrap.drivers import _nova
 from bootstrap.drivers._cinder import wait_status
 from bootstrap.drivers.base import Driver
 from bootstrap.errors import PlanError
-from bootstrap.model import Address, Manifest, Ref, Resource
+from bootstrap.model import Address, Ref
 from bootstrap.plan import Action, MapDelta, Observed
 
 MARKER_KEY = "managed_by"
@@ -40,6 +39,7 @@ def text_map(value: Any) -> dict[str, str]:
 
 class VolumeDriver(Driver):
     clients = ("keystone", "sdk")
+    made_in_token_project = True
     kind = "volumes"
     key_fields = ("project", "name")
     references = {"project": "projects", "volume_type": "volume_types", "image": "images"}
@@ -52,21 +52,6 @@ class VolumeDriver(Driver):
     project_field = "project_id"
     position = 177
     required_for_create = frozenset({"size"})
-
-    @classmethod
-    def implicit_dependencies(cls, manifest: Manifest) -> Iterator[tuple[Address, Address, str]]:
-        # Cinder makes a volume in the project of the token: the tool scopes a token to the
-        # volume's project, which needs the role assignments the manifest gives on it.
-        grants_on: dict[Address, list[Resource]] = {}
-        for grant in manifest.of_kind("role_assignments"):
-            target = grant.spec.get("project")
-            if isinstance(target, Ref) and not grant.absent:
-                grants_on.setdefault(target.address, []).append(grant)
-        for volume in manifest.of_kind(cls.kind):
-            project = volume.spec.get("project")
-            if isinstance(project, Ref) and not volume.absent:
-                for grant in grants_on.get(project.address, []):
-                    yield grant.address, volume.address, f"project (a token for {project.address})"
 
     # --- pure -----------------------------------------------------------------------
     def observe(self, v: Any) -> Observed:
