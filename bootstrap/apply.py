@@ -195,7 +195,8 @@ class Applier:
                 return execute(node)
             kind = node.address.kind if isinstance(node, Retire) else node.kind
             service = (self.drivers[kind].clients or (kind,))[0]
-            with limits.of(service).slot() as outcome:
+            action = "retire" if isinstance(node, Retire) else changes[node].action.value
+            with limits.of(service).slot(f"{kind} {action}") as outcome:
                 try:
                     return execute(node)
                 except CloudError as err:
