@@ -1,5 +1,3 @@
-import sys
+from bootstrap.cli import run
 
-from bootstrap.cli import main
-
-sys.exit(main())
+run()
