@@ -9,18 +9,17 @@ from __future__ import annotations
 import gc
 import json
 import time
-from collections.abc import Collection, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-import networkx as nx
 
 from bootstrap import gates
 from bootstrap.cloud import Cloud, with_retries
 from bootstrap.drivers.base import Driver, registry
 from bootstrap.errors import (
+    Diagnostic,
     Forbidden,
     ManifestError,
     PlanError,
@@ -30,10 +29,12 @@ from bootstrap.errors import (
 from bootstrap.model import DEFAULT_DOMAIN, Address, Manifest
 from bootstrap.ownership import STACK_PATTERN, valid_stack
 from bootstrap.plan import Action, Observed, Plan, Resolver, make_plan
-from bootstrap.probes import Probe, run_probes
+from bootstrap.probes import Facts, Probe, run_probes
 from bootstrap.timings import Timings
 
 if TYPE_CHECKING:
+    import networkx as nx
+
     from bootstrap.apply import ApplyContext, ApplyResult
     from bootstrap.interrupt import Interrupt
     from bootstrap.manifest.lang import LoadOptions
@@ -64,17 +65,32 @@ def gc_paused() -> Iterator[None]:
 def load(paths: list[str], options: LoadOptions | None = None) -> Loaded:
     """Load, validate and graph the manifest; every problem at once or nothing.
     `options`: environment layers and variable values (the command line's)."""
-    from bootstrap import graph as graph_mod
+    return graphed(*load_manifest(paths, options))
+
+
+def load_manifest(
+    paths: list[str], options: LoadOptions | None = None
+) -> tuple[Manifest, list[Diagnostic]]:
+    """The manifest and its warnings, without the dependency graph (`graphed` adds it);
+    a ManifestError for any error."""
     from bootstrap import manifest as manifest_mod
 
     with gc_paused():
         manifest, diagnostics = manifest_mod.load(paths, options=options)
     if manifest is None or any(d.is_error for d in diagnostics):
         raise ManifestError(diagnostics)
+    return manifest, diagnostics
+
+
+def graphed(manifest: Manifest, diagnostics: Sequence[Diagnostic] = ()) -> Loaded:
+    """The manifest with its dependency graph; a ManifestError (with the manifest's
+    warnings) for a cycle or anything else the graph finds."""
+    from bootstrap import graph as graph_mod
+
     with gc_paused():
         g, more = graph_mod.build(manifest)
     if any(d.is_error for d in more):
-        raise ManifestError(diagnostics + more)
+        raise ManifestError([*diagnostics, *more])
     return Loaded(manifest, g)
 
 
@@ -110,10 +126,10 @@ def kinds_to_read(manifest: Manifest, drivers: dict[str, Driver], prune: bool) -
     return [k for k in drivers if k in kinds]
 
 
-def stack_of(loaded: Loaded, stack: str | None, prune: bool) -> str | None:
+def stack_of(manifest: Manifest, stack: str | None, prune: bool) -> str | None:
     """The plan's stack: --stack, else the manifest's. --prune without one is refused
     here, before the cloud is read."""
-    stack = stack or loaded.manifest.stack
+    stack = stack or manifest.stack
     if stack is not None and not valid_stack(stack):
         raise PlanError(f"invalid stack name {stack!r}: it must match {STACK_PATTERN}")
     if prune and stack is None:
@@ -195,7 +211,7 @@ def plan(
     """Read, probe, decide. `stack` overrides the manifest's; `adopt` takes over what
     another stack marked (see bootstrap/ownership.py). `timings` gets the phases
     (connect, clients, reads and each kind's read, probes, diff)."""
-    stack = stack_of(loaded, stack, prune)
+    stack = stack_of(loaded.manifest, stack, prune)
     drivers = drivers or instantiate_drivers()
     timings = timings or Timings()
     start_requests = cloud.counter.total
@@ -203,14 +219,112 @@ def plan(
     # One clear error for bad credentials or a dead cloud, not one per kind read.
     with timings.phase("connect"):
         cloud.authenticate()
-    kinds = kinds_to_read(loaded.manifest, drivers, prune)
+    observed, facts = observe(cloud, loaded.manifest, drivers, prune, timings)
+    result, resolver = decide(loaded, drivers, observed, facts, prune, stack, adopt, timings)
+    result.requests = cloud.counter.total - start_requests
+    result.read_seconds = time.monotonic() - t0
+    return result, resolver
+
+
+def plan_files(
+    connect: Callable[[], Cloud],
+    paths: list[str],
+    options: LoadOptions | None = None,
+    *,
+    prune: bool = False,
+    stack: str | None = None,
+    adopt: bool = False,
+    targets: Sequence[str] = (),
+    timings: Timings | None = None,
+) -> tuple[Loaded, Cloud, Plan, Resolver]:
+    """`load` then `plan` for the command line, with the waits overlapped: the
+    connection (the client libraries' imports, clouds.yaml, the token) is made while the
+    manifest loads, and the cloud is read while the dependency graph is built. Nothing
+    is written either way, and errors keep their order: the manifest's first (whatever
+    the cloud answered meanwhile), then the connection's, then the reads'.
+    `connect` makes the (unauthenticated) Cloud; `targets` are --target's patterns."""
+    timings = timings or Timings()
+    drivers = instantiate_drivers()
+    t0 = time.monotonic()
+    # One worker: the reads queue behind the connection they need.
+    background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bootstrap-read")
+    try:
+        connecting = background.submit(_connected, connect, timings)
+        with timings.phase("load"):
+            manifest, diagnostics = load_manifest(paths, options)
+        if targets:  # --target keeps what the graph says the targets need: graph first
+            with timings.phase("graph"):
+                loaded = target(graphed(manifest, diagnostics), targets, prune)
+            stack = stack_of(loaded.manifest, stack, prune)
+            reading = background.submit(
+                _observe_when_connected, connecting, loaded.manifest, drivers, prune, timings
+            )
+        else:
+            stack = stack_of(manifest, stack, prune)  # refused before anything is read
+            reading = background.submit(
+                _observe_when_connected, connecting, manifest, drivers, prune, timings
+            )
+            with timings.phase("graph"):
+                loaded = graphed(manifest, diagnostics)
+        cloud = connecting.result()
+        observed, facts = reading.result()
+    finally:
+        # A manifest error returns at once: a connection still under way is left to end.
+        background.shutdown(wait=False, cancel_futures=True)
+    result, resolver = decide(loaded, drivers, observed, facts, prune, stack, adopt, timings)
+    result.requests = cloud.counter.total
+    result.read_seconds = time.monotonic() - t0
+    return loaded, cloud, result, resolver
+
+
+def _connected(connect: Callable[[], Cloud], timings: Timings) -> Cloud:
+    with timings.phase("connect"):
+        cloud = connect()
+        # One clear error for bad credentials or a dead cloud, not one per kind read.
+        cloud.authenticate()
+    return cloud
+
+
+def _observe_when_connected(
+    connecting: Future[Cloud],
+    manifest: Manifest,
+    drivers: dict[str, Driver],
+    prune: bool,
+    timings: Timings,
+) -> tuple[dict[str, list[Observed]], Facts]:
+    return observe(connecting.result(), manifest, drivers, prune, timings)
+
+
+def observe(
+    cloud: Cloud,
+    manifest: Manifest,
+    drivers: dict[str, Driver],
+    prune: bool,
+    timings: Timings,
+) -> tuple[dict[str, list[Observed]], Facts]:
+    """What the plan decides on: every kind's list, then the probes the drivers ask for."""
+    kinds = kinds_to_read(manifest, drivers, prune)
     with timings.phase("clients"):
         # Built once before the parallel reads (a client is shared by several kinds).
         cloud.prepare(clients_of(drivers, kinds))
     with timings.phase("reads"):
-        observed = read_state(cloud, loaded.manifest, drivers, kinds, timings)
+        observed = read_state(cloud, manifest, drivers, kinds, timings)
     with timings.phase("probes"):
-        facts = run_probes(cloud, probes_of(loaded.manifest, drivers, observed))
+        facts = run_probes(cloud, probes_of(manifest, drivers, observed))
+    return observed, facts
+
+
+def decide(
+    loaded: Loaded,
+    drivers: dict[str, Driver],
+    observed: dict[str, list[Observed]],
+    facts: Facts,
+    prune: bool,
+    stack: str | None,
+    adopt: bool,
+    timings: Timings,
+) -> tuple[Plan, Resolver]:
+    """The plan from the manifest and the facts: pure, no I/O."""
     with timings.phase("diff"), gc_paused():
         result, resolver = make_plan(
             loaded.manifest,
@@ -229,8 +343,6 @@ def plan(
             "the plan cannot be made:\n" + "\n".join("  " + d.format() for d in errors)
         )
     result.targets = loaded.targets
-    result.requests = cloud.counter.total - start_requests
-    result.read_seconds = time.monotonic() - t0
     result.timings = timings.as_dict()
     return result, resolver
 

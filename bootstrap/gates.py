@@ -23,8 +23,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-import networkx as nx
-
 from bootstrap.errors import Diagnostic
 from bootstrap.model import Address
 from bootstrap.plan import Action, Change, Plan
@@ -61,6 +59,8 @@ def needs_permission(change: Change) -> bool:
 def held_back(plan: Plan, permission: Permission) -> dict[Address, str]:
     """address -> why apply will not run it. Only changes appear (no-ops have nothing to
     hold); apply also skips whatever else lies after a held-back node."""
+    import networkx as nx
+
     from bootstrap.apply import execution_graph
 
     graph = execution_graph(plan)

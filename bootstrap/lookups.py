@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-import networkx as nx
-
 from bootstrap.errors import Diagnostic
 from bootstrap.model import Address, Manifest, Resource
 
 if TYPE_CHECKING:
+    import networkx as nx
+
     from bootstrap.drivers.base import Driver
     from bootstrap.plan import Observed, Resolver
 
@@ -110,6 +110,8 @@ def observed_names(observed: dict[str, list[Observed]]) -> dict[str, Address]:
 def used_by_present(manifest: Manifest, graph: nx.DiGraph, address: Address) -> bool:
     """Does anything present build on this lookup, directly or through other lookups
     (the admin project of the looked-up external network a router uses)?"""
+    import networkx as nx
+
     return any(
         d in manifest.resources and not manifest.resources[d].absent
         for d in nx.descendants(graph, address)

@@ -32,13 +32,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-import networkx as nx
-
 from bootstrap.errors import Diagnostic
 from bootstrap.model import Address
 from bootstrap.plan import Action, Change, FieldDiff, Observed, Step
 
 if TYPE_CHECKING:
+    import networkx as nx
+
     from bootstrap.drivers.base import Driver
 
 # Letters, digits, ".", "_", "-"; at most 48: "stack:" + 48 fits Nova's 60-character

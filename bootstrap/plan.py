@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-import networkx as nx
-
 from bootstrap.errors import Diagnostic
 from bootstrap.model import MASK, Address, Manifest, Resource, Secret
 
 if TYPE_CHECKING:
+    import networkx as nx
+
     from bootstrap.drivers.base import Driver
     from bootstrap.probes import Facts
     from bootstrap.target import Targeting
@@ -430,6 +430,8 @@ def make_plan(
     `stack` names whose markers this plan writes and whose resources `prune` may delete;
     `adopt` lets it take over resources another stack marked (see bootstrap/ownership.py).
     """
+    import networkx as nx
+
     from bootstrap import lookups, ownership
 
     resolver = Resolver(builtin_ids, manifest.resources)
