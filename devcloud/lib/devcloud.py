@@ -44,6 +44,9 @@ class Settings:
         self.service_pw = env.get('DEVCLOUD_SERVICE_PASSWORD', 'service-secret')
         self.demo_pw = env.get('DEVCLOUD_DEMO_PASSWORD', 'demo-secret')
         self.python = env.get('DEVCLOUD_PYTHON', 'python3')  # interpreter for the cloud venv
+        # Keystone's worker processes: one process serialises concurrent requests on its
+        # GIL (parallel reads, the write ceiling); two is what devstack runs on 2 cores.
+        self.keystone_workers = int(env.get('DEVCLOUD_KEYSTONE_WORKERS', '2'))
         self.venv = self.state / 'venv'
         self.etc = self.state / 'etc'
         self.data = self.state / 'data'

@@ -66,10 +66,11 @@ class OpenStackServices:
         cinder_fps = [E / 'cinder/cinder.conf', LIB / 'devcloud_cinder_driver.py']
         vfp = [V / '.devcloud-installed']
 
-        def wsgi(name, port, app, cfg_env, fps):
-            return ([*gunicorn, '-b', f'127.0.0.1:{s.ports[port]}', '--name', name,
-                     'devcloud_wsgi:application'],
-                    dict(env, DEVCLOUD_WSGI_APP=app, **cfg_env), [*fps, *vfp])
+        def wsgi(name, port, app, cfg_env, fps, workers=1):
+            cmd = [*gunicorn, '-b', f'127.0.0.1:{s.ports[port]}', '--name', name,
+                   'devcloud_wsgi:application']
+            cmd[cmd.index('-w') + 1] = str(workers)
+            return (cmd, dict(env, DEVCLOUD_WSGI_APP=app, **cfg_env), [*fps, *vfp])
         return {  # name: (schema it needs, (cmd, env, fingerprint files))
             'nova-conductor': ('nova', ([str(V / 'bin/nova-conductor'), *nova_conf], env,
                                         [E / 'nova/nova.conf', *vfp])),
@@ -78,7 +79,7 @@ class OpenStackServices:
             'keystone': ('keystone', wsgi(
                 'keystone', 'keystone', 'keystone.wsgi.api',
                 {'OS_KEYSTONE_CONFIG_FILES': str(E / 'keystone/keystone.conf')},
-                [E / 'keystone/keystone.conf'])),
+                [E / 'keystone/keystone.conf'], workers=s.keystone_workers)),
             'placement-api': ('placement', wsgi(
                 'placement-api', 'placement', 'placement.wsgi.api',
                 {'OS_PLACEMENT_CONFIG_DIR': str(E / 'placement')},
