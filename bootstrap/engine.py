@@ -236,6 +236,7 @@ def plan_files(
     adopt: bool = False,
     targets: Sequence[str] = (),
     timings: Timings | None = None,
+    drivers: dict[str, Driver] | None = None,
 ) -> tuple[Loaded, Cloud, Plan, Resolver]:
     """`load` then `plan` for the command line, with the waits overlapped: the
     connection (the client libraries' imports, clouds.yaml, the token) is made while the
@@ -244,7 +245,7 @@ def plan_files(
     the cloud answered meanwhile), then the connection's, then the reads'.
     `connect` makes the (unauthenticated) Cloud; `targets` are --target's patterns."""
     timings = timings or Timings()
-    drivers = instantiate_drivers()
+    drivers = drivers or instantiate_drivers()
     t0 = time.monotonic()
     # One worker: the reads queue behind the connection they need.
     background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bootstrap-read")
