@@ -570,9 +570,12 @@ def engine_hold(plan, allow_destroy) -> None:
 
 def _run_apply(out, engine, cloud, plan, resolver, args):
     """The walk, with SIGINT/SIGTERM stopping it gracefully (see bootstrap.interrupt)."""
+    import gc
+
     from bootstrap.interrupt import Interrupt, on_signals
     from bootstrap.render_plan import ApplyProgress
 
+    gc.enable()  # off for the plan (see run): a long walk of many requests needs it
     total = sum(1 for c in plan.changes if c.is_change)
     say = _console(stderr=True).print
     with (
@@ -622,8 +625,12 @@ def run() -> None:
     of 1,000 resources, with nothing left to do by then. Output is flushed and logging
     shut down first; a crash still unwinds normally and prints its traceback.
     """
+    import gc
     import os
 
+    # A plan's imports, load, reads and diff allocate much and free little: the cyclic
+    # collector's passes cost about a tenth of its CPU for nothing. Apply turns it back on.
+    gc.disable()
     code = main()
     try:
         sys.stdout.flush()

@@ -7,12 +7,12 @@ tree (or a Diagnostic in a list) until the CLI decides the exit code.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, order=True)
-class Source:
-    """Where something was written: 1-based line and column."""
+class Source(NamedTuple):
+    """Where something was written: 1-based line and column. A named tuple (ordered and
+    hashable like one): a manifest of 10,000 resources makes about 100,000 of them."""
 
     file: str
     line: int = 0

@@ -40,6 +40,7 @@ class Loader:
         self.unusable = False
         self.layers = 1
         self.real_files: dict[str, str] = {}  # display name -> path read
+        self.secret_texts: dict[str, str] = {}  # secret file path -> its text, once read
         self.stack: str | None = None
         self.pending: list[tuple[Diagnostic, Item | str | None]] = []
         self.yaml_errors: set[Source | None] = set()
@@ -306,6 +307,8 @@ class Loader:
             return Secret(text, f"env:{var}")
         raw = value["file"]
         resolved = self.resolve_path(it, raw, (name, "file"))
+        if resolved in self.secret_texts:  # one password file for 4,000 users: read once
+            return Secret(self.secret_texts[resolved], f"file:{raw}")
         if not os.path.exists(resolved) and self.options.missing_secrets == "warn":
             self.missing_secret(f"secret file '{raw}' not found (looked for {resolved})",
                                 it.src((name, "file")), it)
@@ -327,6 +330,7 @@ class Loader:
         if text == "":
             self.error(f"secret file '{raw}' is empty", src, it)
             return None
+        self.secret_texts[resolved] = text
         return Secret(text, f"file:{raw}")
 
     def missing_secret(self, summary: str, src: Source, it: Item) -> None:

@@ -100,8 +100,15 @@ _INF = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$")
 _NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
 
 
+# What a null, boolean or number can start with; any other plain scalar is a string (most
+# of a manifest's values: names, descriptions), told at once without the patterns.
+_NOT_A_STRING_START = frozenset("~nNtTfF+-.0123456789")
+
+
 def resolve_plain(text: str) -> Any:
     """A plain scalar per the YAML 1.2 core schema (not PyYAML's YAML 1.1 rules)."""
+    if text and text[0] not in _NOT_A_STRING_START:
+        return text
     if _NULL.match(text):
         return None
     if text in _BOOL:
