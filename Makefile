@@ -50,8 +50,10 @@ test: venv cloud-up
 	$(BIN)/pytest -q
 
 # Phases at scale (local: up to 10,000 without the cloud; identity: on the cloud, with
-# the write ceiling and the drift re-run); `make bench BENCH_SIZES=100,1000,10000`.
+# the write ceiling and the drift re-run; mixed: with networks, subnets and rules);
+# `make bench BENCH_SIZES=100,1000,10000`.
 BENCH_SIZES ?= 100,1000
 bench: venv cloud-up
 	$(BIN)/python -m bench --scenario local --sizes 100,1000,10000
 	$(BIN)/python -m bench --scenario identity --sizes $(BENCH_SIZES)
+	$(BIN)/python -m bench --scenario mixed --sizes $(BENCH_SIZES)

@@ -1,6 +1,7 @@
 """Benchmarks on the local cloud (results in bench/results/*.json).
 
     python -m bench --scenario identity --sizes 100,1000,10000   # phases at scale
+    python -m bench --scenario mixed --sizes 100,1000            # + networks, subnets, rules
     python -m bench --scenario every-kind                        # one of each kind
     python -m bench                                              # every *_bench module
 """
@@ -11,7 +12,12 @@ import sys
 
 import bench
 
-SCENARIOS = {"identity": "scale_bench", "local": "local_scale", "every-kind": "every_kind_bench"}
+SCENARIOS = {
+    "identity": "scale_bench",
+    "mixed": "mixed_scale",
+    "local": "local_scale",
+    "every-kind": "every_kind_bench",
+}
 # Run only when named: the every-kind run boots a server and makes a volume (about 1 min).
 OPT_IN = {"scale_bench", "every_kind_bench"}
 

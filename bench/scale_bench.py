@@ -34,7 +34,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from bootstrap import engine
@@ -52,7 +54,16 @@ def shape(resources: int) -> tuple[int, int, int]:
 
 
 def generate(prefix: str, resources: int, password_file: str, state: str = "present") -> str:
-    projects, users, assignments = shape(resources)
+    return "\n".join(identity_lines(prefix, *shape(resources), password_file, state)) + "\n"
+
+
+def identity_lines(
+    prefix: str, projects: int, users: int, assignments: int, password_file: str, state: str
+) -> list[str]:
+    """The identity part of a scenario's manifest (YAML lines): two roles, the projects,
+    users with passwords (user u's default project is project u % projects), the
+    assignments (the first `users` make each user a member of that project, the rest
+    readers of it)."""
     absent = ["    state: absent"] if state == "absent" else []
     lines = ["roles:", "  - name: member", "  - name: reader", "projects:"]
     for p in range(projects):
@@ -76,7 +87,7 @@ def generate(prefix: str, resources: int, password_file: str, state: str = "pres
             f"    project: {prefix}p{u % projects}",
             *absent,
         ]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def write_manifest(directory: Path, text: str, per_file: int = 1000) -> Path:
@@ -303,19 +314,42 @@ def drift(cloud_name: str, prefix: str, resources: int) -> int:
     """Change 1 % of the projects and users out of band; returns how many."""
     ks = Cloud.connect(cloud_name).keystone
     projects, users, _ = shape(resources)
-    n_p, n_u = max(1, projects // 100), max(1, users // 100)
+    n_p = max(1, projects // 100)
     for p in range(n_p):
         (proj,) = ks.projects.list(name=f"{prefix}p{p}")
         ks.projects.update(proj, description="drifted")
-    for u in range(n_u):
+    return n_p + drift_users(ks, prefix, max(1, users // 100))
+
+
+def drift_users(ks, prefix: str, n: int) -> int:
+    """Change the first `n` users' emails out of band with keystoneclient."""
+    for u in range(n):
         (user,) = ks.users.list(name=f"{prefix}u{u}")
         ks.users.update(user, email="drifted@example.org")
-    return n_p + n_u
+    return n
 
 
-def run_size(args: argparse.Namespace, size: int, tmp: Path, pw: Path) -> dict:
+@dataclass(frozen=True)
+class Scenario:
+    """What differs between the scale scenarios; run_size is the same for all."""
+
+    name: str
+    generate: Callable[..., str]  # (prefix, size, password_file, state) -> manifest text
+    drift: Callable[[str, str, int], int]  # (cloud, prefix, size) -> changes made
+    ceiling: int = 100  # default --ceiling-sample (0: the ceiling is skipped)
+    # (cloud, manifest path, median no-op plan, report): asserts what a no-op plan sends
+    check_noop: Callable[..., None] | None = None
+    label: Callable[[dict], str] = lambda r: str(r["first_apply"]["resources"])
+
+
+IDENTITY = Scenario("identity", generate, drift)
+
+
+def run_size(
+    args: argparse.Namespace, size: int, tmp: Path, pw: Path, scenario: Scenario = IDENTITY
+) -> dict:
     prefix = f"{args.prefix}{uuid.uuid4().hex[:6]}-"
-    path = write_manifest(tmp / f"identity-{size}", generate(prefix, size, str(pw)))
+    path = write_manifest(tmp / f"{scenario.name}-{size}", scenario.generate(prefix, size, str(pw)))
     report: dict = {"size": size, "prefix": prefix}
     try:
         if args.ceiling_sample:
@@ -332,7 +366,10 @@ def run_size(args: argparse.Namespace, size: int, tmp: Path, pw: Path) -> dict:
         runs = [noop_plan(args.cloud, str(path)) for _ in range(args.runs)]
         assert all(r["changes"] == 0 for r in runs), "the no-op plan has changes"
         noop = report["noop_plan"] = median_of(runs)
-        changed = report["drifted"] = drift(args.cloud, prefix, size)
+        assert all(r["requests"] == noop["requests"] for r in runs), [r["requests"] for r in runs]
+        if scenario.check_noop:
+            scenario.check_noop(args.cloud, str(path), noop, report)
+        changed = report["drifted"] = scenario.drift(args.cloud, prefix, size)
         again = report["drift_apply"] = apply_in_process(args.cloud, str(path))
         # The drift re-run: the no-op reads, then exactly one write per change.
         assert again["changes"] == changed, again
@@ -341,12 +378,12 @@ def run_size(args: argparse.Namespace, size: int, tmp: Path, pw: Path) -> dict:
         report["drift_asserted"] = True
     finally:
         if not args.keep:
-            write_manifest(path, generate(prefix, size, str(pw), "absent"))
+            write_manifest(path, scenario.generate(prefix, size, str(pw), "absent"))
             report["cleanup"] = apply_in_process(args.cloud, str(path))
     return report
 
 
-def table(reports: list[dict]) -> str:
+def table(reports: list[dict], scenario: Scenario = IDENTITY) -> str:
     head = (
         "| resources | no-op wall s (median) | requests | peak RSS MB | "
         + " | ".join(PHASES)
@@ -355,10 +392,10 @@ def table(reports: list[dict]) -> str:
     rows = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in reports:
         n, first, c = r["noop_plan"], r["first_apply"], r.get("ceiling")
-        ceil = f"{c['writes_per_s']} ({c['best_workers']})" if c else "-"
+        ceil = f"{c['writes_per_s']} ({c['best_workers']})" if c else "skipped"
         drift_cell = f"{r['drifted']} changed: +{r['drift_apply']['apply_writes']} writes"
         rows.append(
-            f"| {r['first_apply']['resources']} | {n['wall_s']} | {n['requests']} | "
+            f"| {scenario.label(r)} | {n['wall_s']} | {n['requests']} | "
             f"{n['rss_mb']} | "
             + " | ".join(str(n["phases"].get(p, "-")) for p in PHASES)
             + f" | {first['apply_s']} | {first['apply_writes']} | {ceil} | "
@@ -368,12 +405,14 @@ def table(reports: list[dict]) -> str:
     return "\n".join(rows)
 
 
-def main(argv: list[str] | None = None) -> list[dict]:
-    ap = argparse.ArgumentParser(prog="python -m bench --scenario identity")
+def main(argv: list[str] | None = None, scenario: Scenario = IDENTITY) -> list[dict]:
+    ap = argparse.ArgumentParser(prog=f"python -m bench --scenario {scenario.name}")
     ap.add_argument("--cloud", default=os.environ.get("OS_CLOUD", "devcloud"))
     ap.add_argument("--sizes", default="100,1000", help="resources per run (comma-separated)")
     ap.add_argument("--runs", type=int, default=3, help="no-op plans per size (median)")
-    ap.add_argument("--ceiling-sample", type=int, default=100, help="writes per worker count")
+    ap.add_argument(
+        "--ceiling-sample", type=int, default=scenario.ceiling, help="writes per worker count"
+    )
     ap.add_argument("--prefix", default="bench-")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args(argv)
@@ -382,12 +421,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
         pw = Path(tmp, "password")
         pw.write_text("bench-Secret-1\n")
         for size in (int(s) for s in args.sizes.split(",")):
-            reports.append(run_size(args, size, Path(tmp), pw))
-            print(table(reports[-1:]), flush=True)
+            reports.append(run_size(args, size, Path(tmp), pw, scenario))
+            print(table(reports[-1:], scenario), flush=True)
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    (RESULTS / f"scale-identity-{stamp}.json").write_text(json.dumps(reports, indent=2))
-    print(table(reports))
+    (RESULTS / f"scale-{scenario.name}-{stamp}.json").write_text(json.dumps(reports, indent=2))
+    print(table(reports, scenario))
     return reports
 
 
