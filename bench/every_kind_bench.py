@@ -101,8 +101,7 @@ EXPECTED: dict[str, dict[tuple[str, str], int]] = {
     "keypairs": {("GET", "/v2.1/os-keypairs"): 1},
     "server_groups": {("GET", "/v2.1/os-server-groups?all_projects=True&limit=1000"): 1},
     "security_groups": {
-        ("GET", "/v2.0/security-groups?fields=..."): 1,
-        ("GET", "/v2.0/security-group-rules"): 1,  # every group's rules: one list
+        ("GET", "/v2.0/security-groups?fields=..."): 1,  # with each group's rules
         ("GET", "/v2.0/default-security-group-rules"): 1,  # what Neutron adds itself
     },
     "networks": {("GET", "/v2.0/networks"): 1},
@@ -136,7 +135,7 @@ WHY = {
     "groups": "Keystone lists no memberships: one GET per group whose members are managed",
     "flavors": "Nova lists no flavor access: one GET per private flavor with `access`",
     "volume_types": "Cinder lists no type access: one GET per private type with `access`",
-    "security_groups": "groups, all rules in one list, and the rules Neutron adds itself",
+    "security_groups": "groups with their rules, and the rules Neutron adds itself",
     "routers": "routers, then their interface ports in one list",
     "servers": "novaclient pages until an empty page (a 2nd request for the same list), "
     "and the server group list for `server_group` (the server list does not say)",

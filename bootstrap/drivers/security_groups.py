@@ -262,15 +262,22 @@ class SecurityGroupDriver(NeutronDriver):
         return SecurityGroup
 
     def read_all(self, cloud, resources):
-        # Only what a group itself says: its rules come from the one rule list below.
+        # The rules as each group embeds them, in the one group list: Neutron's own rule
+        # list computes `belongs_to_default_sg` rule by rule (1.8 s for 325 rules, where
+        # the groups with the same rules embedded took 0.11 s).
         groups = list(
             cloud.network.security_groups(
-                fields=["id", "name", "project_id", "description", "stateful", "tags"]
+                fields=[
+                    "id",
+                    "name",
+                    "project_id",
+                    "description",
+                    "stateful",
+                    "tags",
+                    "security_group_rules",
+                ]
             )
         )
-        by_group: dict[str, list[Any]] = defaultdict(list)
-        for r in cloud.network.security_group_rules():
-            by_group[r.security_group_id].append(r)
         template = None
         if any("rules" in r.spec for r in resources):
             template = read_template(cloud)
@@ -279,7 +286,7 @@ class SecurityGroupDriver(NeutronDriver):
             auto = None
             if template is not None:
                 auto = automatic_rules(template, sg.id, sg.name == DEFAULT_GROUP)
-            out.append(self.observe(sg, by_group.get(sg.id, []), auto))
+            out.append(self.observe(sg, sg.security_group_rules or [], auto))
         return out
 
     def create(self, cloud, args, ctx):
