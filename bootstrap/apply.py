@@ -365,7 +365,7 @@ class Applier:
             return {k: self._fill(v, address) for k, v in value.items()}
         if isinstance(value, list):
             return [self._fill(v, address) for v in value]
-        if isinstance(value, tuple):
+        if isinstance(value, tuple) and not isinstance(value, Address):
             return tuple(self._fill(v, address) for v in value)
         if isinstance(value, (SetDelta, MapDelta)):
             return value.fill(lambda v: self._fill(v, address))

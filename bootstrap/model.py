@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from bootstrap.errors import Source
 
@@ -17,12 +17,13 @@ DEFAULT_DOMAIN = "Default"
 MASK = "(sensitive)"
 
 
-@dataclass(frozen=True, order=True)
-class Address:
+class Address(NamedTuple):
     """A resource's identity in the manifest: its kind and natural key.
 
     `str(Address("projects", ("acme",)))` is `projects.acme`; key parts are joined by `/`
-    (`servers.acme/web-1`, `projects.other-domain/acme`).
+    (`servers.acme/web-1`, `projects.other-domain/acme`). A named tuple, hashed and
+    compared in C: building the graph of 10,000 resources hashes addresses half a
+    million times.
     """
 
     kind: str

@@ -560,6 +560,8 @@ def display(value: Any, resolver: Resolver | None = None) -> Any:
         return str(value.address)
     if isinstance(value, Secret):
         return MASK
+    if isinstance(value, Address):
+        return str(value)
     if resolver is not None and isinstance(value, str):
         address = resolver.address_of(value)
         if address is not None:
