@@ -115,10 +115,12 @@ def requests_per_kind(cloud_name: str, path: str) -> dict[str, int]:
     cloud.access  # noqa: B018
     loaded = engine.load([path])
     drivers = engine.instantiate_drivers()
-    out = {}
-    for kind in engine.kinds_to_read(loaded.manifest, drivers, prune=False):
+    kinds = engine.kinds_to_read(loaded.manifest, drivers, prune=False)
+    out, observed = {}, {}
+    for kind, needs in engine.read_order(loaded.manifest, drivers, kinds).items():
         before = cloud.counter.total
-        drivers[kind].read_all(cloud, loaded.manifest.of_kind(kind))
+        known = {k: observed[k] for k in needs}
+        observed[kind] = drivers[kind].read_all(cloud, loaded.manifest.of_kind(kind), known)
         out[kind] = cloud.counter.total - before
     return out
 

@@ -64,10 +64,8 @@ EXPECTED: dict[str, dict[tuple[str, str], int]] = {
     "domains": {("GET", "/v3/domains"): 1},
     "projects": {("GET", "/v3/projects"): 1},
     "quotas": {
-        # The manifest's project ids (reads run before ids are known): quotas lists the
-        # domains and projects itself.
-        ("GET", "/v3/domains"): 1,
-        ("GET", "/v3/projects"): 1,
+        # The manifest's project ids come from the domains' and projects' lists, read
+        # before quotas and handed to them (reads_after): no Keystone request here.
         ("GET", "/v2.1/os-quota-sets/{id}/defaults"): 1,
         ("GET", "/v2.1/os-quota-sets/{id}"): 1,  # per project: Nova has no list
         ("GET", "/v2.0/quotas/{id}/default"): 1,
@@ -117,8 +115,7 @@ EXPECTED: dict[str, dict[tuple[str, str], int]] = {
         ("GET", "/v2.1/servers/detail?all_tenants=1"): 1,
         # novaclient's limit=-1 follows pages until an empty one: a second request
         ("GET", "/v2.1/servers/detail?all_tenants=1&marker={id}"): 1,
-        # the server list does not name a server's group: the group list does
-        ("GET", "/v2.1/os-server-groups?all_projects=True&limit=1000"): 1,
+        # a server's group is told by the server groups' list, handed to this read
     },
     "volumes": {
         # openstacksdk's microversion discovery: keystoneauth asks Cinder's version
@@ -131,14 +128,13 @@ EXPECTED: dict[str, dict[tuple[str, str], int]] = {
 # Why a kind sends more than one list request per scope (the flagged ones).
 WHY = {
     "quotas": "no quota list in Nova or Cinder: one GET per project (+ the defaults); "
-    "Neutron has one list; the project and domain lists name the manifest's projects",
+    "Neutron has one list",
     "groups": "Keystone lists no memberships: one GET per group whose members are managed",
     "flavors": "Nova lists no flavor access: one GET per private flavor with `access`",
     "volume_types": "Cinder lists no type access: one GET per private type with `access`",
     "security_groups": "groups with their rules, and the rules Neutron adds itself",
     "routers": "routers, then their interface ports in one list",
-    "servers": "novaclient pages until an empty page (a 2nd request for the same list), "
-    "and the server group list for `server_group` (the server list does not say)",
+    "servers": "novaclient pages until an empty page (a 2nd request for the same list)",
 }
 
 UUID = re.compile(r"^[0-9a-fA-F]{8}(-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12}$")
@@ -217,10 +213,10 @@ class RequestLog:
         return drivers
 
     def _labelled(self, kind, read_all):
-        def read(cloud, resources):
+        def read(cloud, resources, known=None):
             self.local.kind = kind
             try:
-                return read_all(cloud, resources)
+                return read_all(cloud, resources, known)
             finally:
                 self.local.kind = None
 

@@ -30,7 +30,7 @@ from bootstrap.errors import (
     ResourceFailed,
 )
 from bootstrap.limiter import Limits
-from bootstrap.model import Address
+from bootstrap.model import Address, Resource
 from bootstrap.plan import (
     Action,
     Change,
@@ -305,6 +305,13 @@ class Applier:
                 budget=budget,
             )
 
+    def _read_again(self, driver: Driver, resources: list[Resource]) -> list[Observed]:
+        """The kind listed again, after the lists its read builds on (`reads_after`)."""
+        known = {
+            k: self._read_again(self.drivers[k], []) for k in driver.reads_needed(resources)
+        }
+        return driver.read_all(self.cloud, resources, known)
+
     def _create(
         self, driver: Driver, change: Change, args: dict[str, Any], address: str, budget: Budget
     ) -> Observed:
@@ -318,7 +325,7 @@ class Applier:
         def made_meanwhile() -> Observed | None:
             # The one re-read at apply: a create whose answer was lost did happen.
             found = with_retries(
-                lambda: driver.read_all(self.cloud, [resource]), address=address, budget=budget
+                lambda: self._read_again(driver, [resource]), address=address, budget=budget
             )
             found = [o for o in found if o.id != old_id]
             with self._lock:

@@ -1,7 +1,8 @@
 """Glue between manifest, cloud, plan and apply. The CLI and tests call these.
 
 Reading is the only I/O here and it goes through the drivers' `read_all`: one list call
-per kind (and scope), run in parallel, joined in memory by `make_plan`.
+per kind (and scope), run in parallel, joined in memory by `make_plan`; a kind whose read
+builds on another's list (`Driver.reads_after`) is handed it, never lists it again.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from graphlib import TopologicalSorter
 from typing import TYPE_CHECKING, Any
 
 from bootstrap import gates
@@ -140,6 +142,24 @@ def stack_of(manifest: Manifest, stack: str | None, prune: bool) -> str | None:
     return stack
 
 
+def read_order(
+    manifest: Manifest, drivers: dict[str, Driver], kinds: list[str]
+) -> dict[str, frozenset[str]]:
+    """The kinds to read, each with the kinds its read builds on (`reads_needed`), those
+    added when missing; dependencies come first. A cycle is a driver bug."""
+    needs: dict[str, frozenset[str]] = {}
+    pending = list(kinds)
+    while pending:
+        kind = pending.pop(0)
+        if kind not in needs:
+            needs[kind] = drivers[kind].reads_needed(manifest.of_kind(kind))
+            pending += sorted(needs[kind])
+    sorter: TopologicalSorter[str] = TopologicalSorter()
+    for kind, before in needs.items():  # in a fixed order: the reads' order is too
+        sorter.add(kind, *sorted(before))
+    return {k: needs[k] for k in sorter.static_order()}  # CycleError on a cycle
+
+
 def read_state(
     cloud: Cloud,
     manifest: Manifest,
@@ -147,14 +167,20 @@ def read_state(
     kinds: list[str],
     timings: Timings | None = None,
 ) -> dict[str, list[Observed]]:
+    """Each kind's list, once: in parallel, a kind whose read builds on others' lists
+    (`Driver.reads_after`) after them, handed those lists as `known`."""
     timings = timings or Timings()
+    order = read_order(manifest, drivers, kinds)
+    futures: dict[str, Future[list[Observed]]] = {}
 
-    def read(kind: str) -> tuple[str, list[Observed]]:
+    def read(kind: str) -> list[Observed]:
         resources = manifest.of_kind(kind)
+        # Its dependencies were submitted before it: they run or are done (no deadlock).
+        known = {k: futures[k].result() for k in order[kind]}
         try:
             with timings.phase(f"read.{kind}"):
-                return kind, with_retries(
-                    lambda: drivers[kind].read_all(cloud, resources),
+                return with_retries(
+                    lambda: drivers[kind].read_all(cloud, resources, known),
                     address=kind,
                     policy=cloud.retry,
                 )
@@ -164,11 +190,14 @@ def read_state(
                 f"need permission to read {kind} for a plan"
             ) from None
 
-    if not kinds:
+    if not order:
         return {}
     # Every kind's list at once: they are independent, and each is one wait on the API.
-    with ThreadPoolExecutor(max_workers=min(len(kinds), MAX_PARALLEL_READS)) as pool:
-        return dict(pool.map(read, kinds))
+    with ThreadPoolExecutor(max_workers=min(len(order), MAX_PARALLEL_READS)) as pool:
+        for kind in order:
+            futures[kind] = pool.submit(read, kind)
+        # In the caller's order (then what was added for the reads), as before.
+        return {k: futures[k].result() for k in dict.fromkeys([*kinds, *order])}
 
 
 MAX_PARALLEL_READS = 16

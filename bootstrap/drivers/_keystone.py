@@ -76,7 +76,7 @@ class KeystoneDriver(Driver):
     def normalise(self, field_name: str, value: Any) -> Any:
         return text(value) if field_name == "description" else value
 
-    def read_all(self, cloud, resources):
+    def read_all(self, cloud, resources, known=None):
         return [self.observe(x) for x in self.api(cloud).list()]
 
     def create_args(self, resource, desired, resolver):

@@ -253,7 +253,7 @@ class NeutronDriver(Driver):
         """Add and remove the items of one set-valued field (kinds with `set_fields`)."""
         raise NotImplementedError(f"{self.kind}: {field_name}")
 
-    def read_all(self, cloud, resources):
+    def read_all(self, cloud, resources, known=None):
         return [self.observe(x) for x in getattr(cloud.network, f"{self.noun}s")()]
 
     def create(self, cloud, args, ctx):

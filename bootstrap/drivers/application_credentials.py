@@ -217,7 +217,7 @@ class ApplicationCredentialDriver(Driver):
         return args
 
     # --- I/O ----------------------------------------------------------------------------
-    def read_all(self, cloud, resources):
+    def read_all(self, cloud, resources, known=None):
         keystone = cloud.keystone
         me = cloud.user_id
         out = [self.observe(a, True) for a in keystone.application_credentials.list(user=me)]

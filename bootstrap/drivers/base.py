@@ -8,7 +8,7 @@ everything else is a pure function of desired and observed state.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bootstrap.drivers._registry import (  # noqa: F401  (imported from here too)
@@ -48,6 +48,10 @@ if TYPE_CHECKING:
     from bootstrap.cloud import Cloud
     from bootstrap.manifest.checks import Checker
     from bootstrap.probes import Facts, Probe
+
+# The lists already read, by kind, that a read builds on (see Driver.reads_after).
+Known = Mapping[str, list[Observed]]
+
 
 class Driver:
     # --- declarations used by the manifest loader --------------------------------------
@@ -513,12 +517,25 @@ class Driver:
         needs beyond the lists (a group's members); [] when the lists are enough."""
         return []
 
+    # --- reading: what a read builds on (pure) -----------------------------------------
+    # Kinds whose lists this kind's read builds on (a quota is read per project id, a
+    # server's group is told by the groups' members): the engine reads those kinds first
+    # and hands their lists to `read_all` as `known`, so that no list is requested twice.
+    reads_after: ClassVar[frozenset[str]] = frozenset()
+
+    def reads_needed(self, resources: list[Resource]) -> frozenset[str]:
+        """The kinds of `reads_after` that reading these resources needs."""
+        return self.reads_after
+
     # --- runtime: I/O (each kind implements these) ------------------------------------
-    def read_all(self, cloud: Cloud, resources: list[Resource]) -> list[Observed]:
+    def read_all(
+        self, cloud: Cloud, resources: list[Resource], known: Known | None = None
+    ) -> list[Observed]:
         """Every live resource of this kind, with as few list calls as the API allows.
 
         `resources` are the manifest's resources of this kind, for the few reads that
-        cannot be one list (group members, password checks).
+        cannot be one list (group members, password checks). `known`: the lists of the
+        kinds `reads_needed(resources)` names, read before this one (see `reads_after`).
         """
         raise NotImplementedError(f"{self.kind}: read_all")
 

@@ -24,7 +24,7 @@ class DomainDriver(KeystoneDriver):
         fields = {"name": d.name, "description": text(d.description), "enabled": d.enabled}
         return Observed(d.id, fields, d, is_managed(d), stack_of(d))
 
-    def read_all(self, cloud, resources):
+    def read_all(self, cloud, resources, known=None):
         try:
             return super().read_all(cloud, resources)
         except Exception as exc:

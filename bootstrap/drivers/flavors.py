@@ -110,7 +110,7 @@ class FlavorDriver(Driver):
     def address_of_observed(self, observed: Observed) -> Address:
         return Address(self.kind, (observed.fields["name"],))
 
-    def read_all(self, cloud, resources):
+    def read_all(self, cloud, resources, known=None):
         flavors = [self.observe(f) for f in cloud.nova.flavors.list(is_public=None)]
         manages_access = {r.spec["name"] for r in resources if not r.absent and "access" in r.spec}
         for obs in flavors:

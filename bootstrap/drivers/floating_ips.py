@@ -268,7 +268,7 @@ class FloatingIPDriver(NeutronDriver):
 
         return FloatingIP
 
-    def read_all(self, cloud, resources):
+    def read_all(self, cloud, resources, known=None):
         fips = list(cloud.network.ips())
         servers = {}
         if any(f.port_id and not f.port_details for f in fips):

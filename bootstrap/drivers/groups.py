@@ -51,7 +51,7 @@ class GroupDriver(KeystoneDriver):
             return sorted(value or [], key=str)
         return super().normalise(field_name, value)
 
-    def read_all(self, cloud, resources):
+    def read_all(self, cloud, resources, known=None):
         # Keystone has no list of all memberships: one GET per group whose members
         # the manifest manages.
         wanted = {r.spec["name"] for r in resources if "members" in r.spec}

@@ -244,7 +244,7 @@ class ImageDriver(Driver):
         return dataclasses.replace(observed, fields=fields)
 
     # --- reading --------------------------------------------------------------------
-    def read_all(self, cloud, resources):
+    def read_all(self, cloud, resources, known=None):
         # visibility=all: community images are left out of the default listing.
         images = cloud.glance.images.list(page_size=1000, filters={"visibility": "all"})
         return [self.observe(img) for img in images]

@@ -192,7 +192,7 @@ class KeypairDriver(Driver):
         return args
 
     # --- reading --------------------------------------------------------------------
-    def read_all(self, cloud, resources):
+    def read_all(self, cloud, resources, known=None):
         nova = cloud.nova
         me = cloud.user_id
         out = [self.observe(k, me, True) for k in nova.keypairs.list()]

@@ -86,7 +86,7 @@ class NetworkRBACDriver(Driver):
         }
 
     # --- I/O ----------------------------------------------------------------------------
-    def read_all(self, cloud, resources):
+    def read_all(self, cloud, resources, known=None):
         return [self.observe(p) for p in cloud.network.rbac_policies(object_type="network")]
 
     def create(self, cloud, args, ctx):

@@ -64,7 +64,7 @@ class ProjectDriver(KeystoneDriver):
             return sorted(value or [])
         return super().normalise(field_name, value)
 
-    def read_all(self, cloud, resources):
+    def read_all(self, cloud, resources, known=None):
         try:
             return super().read_all(cloud, resources)
         except Exception as exc:

@@ -10,7 +10,8 @@ back (`instances: 40 -> 10`); to simply stop managing a key, leave it out.
 Reads, per service the manifest uses: Nova has no list of quota sets, so one GET per
 manifest project plus one for the defaults (N+1); Neutron lists every project with
 non-default quotas in ONE call (a project not listed has the defaults) plus one for the
-defaults (2); Cinder is like Nova (N+1). One Keystone project list maps names to ids.
+defaults (2); Cinder is like Nova (N+1). The projects' and domains' lists, read before
+this kind (`reads_after`), map names to ids: no Keystone request of its own.
 Quotas have no place for an ownership marker: --prune never touches them.
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bootstrap.drivers.base import Driver
+from bootstrap.drivers.base import Driver, Known
 from bootstrap.errors import CloudError, PlanError
 from bootstrap.model import DEFAULT_DOMAIN, Address
 from bootstrap.plan import Action, Change, FieldDiff, Observed, Step
@@ -63,8 +64,23 @@ def _ints(values: dict[str, Any]) -> dict[str, int]:
     return {k: int(v) for k, v in values.items() if isinstance(v, int) and not isinstance(v, bool)}
 
 
+def project_ids(known: Known, addresses: list[Address]) -> dict[Address, str]:
+    """Live ids of the manifest's projects, from the domains' and projects' lists (pure).
+    A non-admin's empty domain list leaves the Default domain's id "default"."""
+    domains = {o.fields.get("name"): o.id for o in known["domains"]}
+    domains.setdefault(DEFAULT_DOMAIN, "default")
+    by_key = {(o.fields.get("domain_id"), o.fields.get("name")): o.id for o in known["projects"]}
+    out = {}
+    for address in addresses:
+        domain = address.key[0] if len(address.key) > 1 else DEFAULT_DOMAIN
+        found = by_key.get((domains.get(domain), address.name))
+        if found:
+            out[address] = found
+    return out
+
+
 class QuotaDriver(Driver):
-    clients = ("keystone", "nova", "sdk")
+    clients = ("nova", "sdk")
     kind = "quotas"
     key_fields = ("project",)
     references = {"project": "projects"}
@@ -169,9 +185,19 @@ class QuotaDriver(Driver):
         return values[key]
 
     # --- reading ----------------------------------------------------------------------
-    def read_all(self, cloud, resources):
+    # The manifest's project ids come from the projects' and domains' lists the engine
+    # has read already (no second list of either per plan).
+    reads_after = frozenset({"domains", "projects"})
+
+    def reads_needed(self, resources):
+        return self.reads_after if resources else frozenset()
+
+    def read_all(self, cloud, resources, known=None):
+        if not resources:
+            return []
+        assert known is not None, "quotas read after domains and projects (reads_after)"
         used = {s for r in resources for s in SERVICES if r.spec.get(s)}
-        ids = self._project_ids(cloud, [r.spec["project"].address for r in resources])
+        ids = project_ids(known, [r.spec["project"].address for r in resources])
         if not ids:
             return []
         out = {pid: {"project_id": pid, "defaults": {}} for pid in ids.values()}
@@ -199,20 +225,6 @@ class QuotaDriver(Driver):
                 fields["volume"] = _ints(got)
                 fields["defaults"]["volume"] = defaults
         return [Observed(pid, fields) for pid, fields in out.items()]
-
-    @staticmethod
-    def _project_ids(cloud, addresses: list[Address]) -> dict[Address, str]:
-        """Live ids of the manifest's projects: one project list (and one domain list)."""
-        keystone = cloud.keystone
-        domains = {d.name: d.id for d in keystone.domains.list()}
-        by_key = {(p.domain_id, p.name): p.id for p in keystone.projects.list()}
-        out = {}
-        for address in addresses:
-            domain = address.key[0] if len(address.key) > 1 else DEFAULT_DOMAIN
-            found = by_key.get((domains.get(domain), address.name))
-            if found:
-                out[address] = found
-        return out
 
     # --- writing ----------------------------------------------------------------------
     def create(self, cloud, args, ctx):

@@ -106,7 +106,7 @@ class RoleAssignmentDriver(Driver):
         fields.update(ends)
         return fields
 
-    def read_all(self, cloud, resources):
+    def read_all(self, cloud, resources, known=None):
         # Effective=False: only direct assignments, which are what a manifest declares.
         return [self.observe(a) for a in cloud.keystone.role_assignments.list()]
 

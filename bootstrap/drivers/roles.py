@@ -51,7 +51,7 @@ class RoleDriver(KeystoneDriver):
             **desired,
         }
 
-    def read_all(self, cloud, resources):
+    def read_all(self, cloud, resources, known=None):
         roles = list(cloud.keystone.roles.list())
         # Domain-specific roles are only listed per domain: pay for that only when used.
         if any(r.spec.get("domain") is not None for r in resources):

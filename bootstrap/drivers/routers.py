@@ -177,7 +177,7 @@ class RouterDriver(NeutronDriver):
 
         return Router
 
-    def read_all(self, cloud, resources):
+    def read_all(self, cloud, resources, known=None):
         routers = list(cloud.network.routers())
         ports = defaultdict(list)
         for p in cloud.network.ports(device_owner=list(INTERFACE_OWNERS)):

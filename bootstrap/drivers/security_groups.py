@@ -261,7 +261,7 @@ class SecurityGroupDriver(NeutronDriver):
 
         return SecurityGroup
 
-    def read_all(self, cloud, resources):
+    def read_all(self, cloud, resources, known=None):
         # The rules as each group embeds them, in the one group list: Neutron's own rule
         # list computes `belongs_to_default_sg` rule by rule (1.8 s for 325 rules, where
         # the groups with the same rules embedded took 0.11 s).

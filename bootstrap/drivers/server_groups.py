@@ -5,8 +5,10 @@ in the group are replaced with it, through the servers' `server_group` reference
 places a server in a group only when it boots). Policy and rules need compute
 microversion 2.64 (the tool speaks 2.90). Read with one list call (`all_projects` for an
 admin; a non-admin lists its own project and each other manifest project it has a role
-on), paged by `limit`/`offset` since Nova gives no next link. Groups have no place for an
-ownership marker: --prune never deletes them; deleting their project deletes them first.
+on), paged by `limit`/`offset` since Nova gives no next link; the servers'
+read is handed this list (`reads_after`) instead of listing again. Groups have no place
+for an ownership marker: --prune never deletes them; deleting their project deletes
+them first.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ PAGE = 1000  # Nova's default max_limit: pages are asked for until a short one
 
 
 def list_groups(cloud: Any, resources: list[Any]) -> list[Any]:
-    """Every server group the credentials can see (shared with the servers' read)."""
+    """Every server group the credentials can see."""
 
     def pages(nova: Any, **kw: Any) -> list[Any]:
         out: list[Any] = []
@@ -93,7 +95,7 @@ class ServerGroupDriver(Driver):
         f = observed.fields
         return Address(self.kind, (str(f.get("project_id") or ""), str(f.get("name"))))
 
-    def read_all(self, cloud, resources):
+    def read_all(self, cloud, resources, known=None):
         return [self.observe(g) for g in list_groups(cloud, resources)]
 
     def create(self, cloud, args, ctx):

@@ -309,14 +309,22 @@ class ServerDriver(Driver):
         return {"tags": marker_tags(observed, stack)}
 
     # --- reading --------------------------------------------------------------------
-    def read_all(self, cloud, resources):
-        out = [self.observe(s) for s in self._list(cloud, resources)]
-        if any("server_group" in r.spec for r in resources):
-            # The server list does not say which group a server is in; the group list
-            # names its members: one more list call, only when the manifest asks.
-            from bootstrap.drivers.server_groups import list_groups
+    # The server list does not say which group a server is in; the server groups' list
+    # names their members: read before the servers, only when the manifest asks.
+    reads_after = frozenset({"server_groups"})
 
-            group_of = {m: g.id for g in list_groups(cloud, resources) for m in g.members}
+    def reads_needed(self, resources):
+        if any("server_group" in r.spec for r in resources):
+            return self.reads_after
+        return frozenset()
+
+    def read_all(self, cloud, resources, known=None):
+        out = [self.observe(s) for s in self._list(cloud, resources)]
+        if self.reads_needed(resources):
+            assert known is not None, "servers read after server_groups (reads_after)"
+            group_of = {
+                m: g.id for g in known["server_groups"] for m in g.fields.get("members") or []
+            }
             for o in out:
                 o.fields["server_group"] = group_of.get(o.id)
         return [o for o in out if o.fields["status"] not in ("DELETED", "SOFT_DELETED")]

@@ -86,7 +86,7 @@ class VolumeTypeDriver(Driver):
         return args
 
     # --- I/O ------------------------------------------------------------------------
-    def read_all(self, cloud, resources):
+    def read_all(self, cloud, resources, known=None):
         bs = cloud.block_storage
         # "None" (the string) is Cinder's spelling of "public and private alike".
         types = [self.observe(t) for t in bs.types(is_public="None")]

@@ -127,7 +127,7 @@ class VolumeDriver(Driver):
         return patch
 
     # --- reading --------------------------------------------------------------------
-    def read_all(self, cloud, resources):
+    def read_all(self, cloud, resources, known=None):
         out = [self.observe(v) for v in self._list(cloud, resources)]
         return [o for o in out if o.fields["status"] not in ("deleting",)]
 

@@ -124,7 +124,7 @@ def fake_driver_class(kind: str):
     real = registry()[kind]
 
     class Fake(real, register=False):
-        def read_all(self, cloud, resources):
+        def read_all(self, cloud, resources, known=None):
             cloud.record("list", kind, "*")
             out = []
             for i, f in cloud.store[kind].items():

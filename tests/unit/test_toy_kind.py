@@ -26,7 +26,7 @@ class Widgets(Driver, register=False):
     set_fields = frozenset({"labels"})
     set_after_create = frozenset({"labels"})  # the toy API adds labels one by one
 
-    def read_all(self, cloud, resources):
+    def read_all(self, cloud, resources, known=None):
         return [Observed(i, dict(f)) for i, f in cloud["widgets"].items()]
 
     def create(self, cloud, args, ctx):
