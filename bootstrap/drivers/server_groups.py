@@ -5,7 +5,7 @@ in the group are replaced with it, through the servers' `server_group` reference
 places a server in a group only when it boots). Policy and rules need compute
 microversion 2.64 (the tool speaks 2.90). Read with one list call (`all_projects` for an
 admin; a non-admin lists its own project and each other manifest project it has a role
-on), paged by `limit`/`offset` since Nova gives no next link; the servers'
+on), paged by `limit`/`offset` since Nova gives no next link (see `pages`); the servers'
 read is handed this list (`reads_after`) instead of listing again. Groups have no place
 for an ownership marker: --prune never deletes them; deleting their project deletes
 them first.
@@ -23,20 +23,26 @@ from bootstrap.plan import Observed
 if TYPE_CHECKING:
     from bootstrap.manifest.checks import Checker
 
-PAGE = 1000  # Nova's default max_limit: pages are asked for until a short one
+PAGE = 1000  # asked for; Nova answers at most its `[api]max_limit` (1000 by default)
+
+
+def pages(nova: Any, **kw: Any) -> list[Any]:
+    """Every server group of one listing, paged by `limit`/`offset` (Nova gives no next
+    link). A page may be shorter than asked because the cloud's max_limit is lower: the
+    pages go on until an empty one, or one shorter than an earlier page (that one was
+    the cloud's full page, so a shorter one is the last)."""
+    out: list[Any] = []
+    longest = 0
+    while True:
+        page = list(nova.server_groups.list(limit=PAGE, offset=len(out), **kw))
+        out.extend(page)
+        if not page or len(page) < longest:
+            return out
+        longest = max(longest, len(page))
 
 
 def list_groups(cloud: Any, resources: list[Any]) -> list[Any]:
     """Every server group the credentials can see."""
-
-    def pages(nova: Any, **kw: Any) -> list[Any]:
-        out: list[Any] = []
-        while True:
-            page = nova.server_groups.list(limit=PAGE, offset=len(out), **kw)
-            out.extend(page)
-            if len(page) < PAGE:
-                return out
-
     if _nova.is_admin(cloud):
         return pages(cloud.nova, all_projects=True)
     groups = pages(cloud.nova)

@@ -1,5 +1,6 @@
 """One request per list and plan: a kind whose read builds on another kind's list
-(`Driver.reads_after`) is handed it by the engine instead of listing it again.
+(`Driver.reads_after`) is handed it by the engine instead of listing it again; and the
+server groups' list pages past a cloud's lower `max_limit`.
 
 The real drivers read through an in-memory stand-in of the clients they call, which
 counts every call.
@@ -11,7 +12,10 @@ import threading
 from collections import Counter
 from types import SimpleNamespace
 
+import pytest
+
 from bootstrap import engine
+from bootstrap.drivers import server_groups
 from bootstrap.drivers.base import registry
 from bootstrap.model import Address, Manifest, Ref, Resource
 from bootstrap.retry import RetryPolicy
@@ -117,10 +121,11 @@ def test_each_list_is_requested_once_per_plan():
     observed = engine.read_state(cloud, manifest(), drivers, kinds)
 
     lists = {name: n for name, n in calls.count.items() if name.endswith(".list")}
+    # server groups: the page and the empty one after it (a short page may be a capped one)
     assert lists == {
         "keystone.domains.list": 1,
         "keystone.projects.list": 1,
-        "nova.server_groups.list": 1,
+        "nova.server_groups.list": 2,
         "nova.servers.list": 1,
     }, lists
     # What the dependents made of the lists handed to them.
@@ -154,6 +159,27 @@ def test_every_declared_read_dependency_is_a_kind_and_acyclic():
     # the order exists (graphlib raises CycleError otherwise)
     everything = Manifest(resources=manifest().resources)
     engine.read_order(everything, drivers, list(drivers))
+
+
+@pytest.mark.parametrize("max_limit", [1, 2, 3, 7, 1000])
+def test_server_groups_page_past_a_lower_max_limit(max_limit):
+    calls = Calls()
+    groups = [group_obj(i) for i in range(7)]
+    cloud = fake_cloud(calls, groups, max_limit=max_limit)
+    got = server_groups.list_groups(cloud, [])
+    assert [g.id for g in got] == [f"g{i}" for i in range(7)]
+    full = 7 // min(max_limit, server_groups.PAGE)
+    # The full pages, then one more: the last, shorter than a full one, or an empty one.
+    # All in a first short page: one more (empty), a cap cannot be told from the end.
+    expected = full + 1 if full else 2
+    assert calls.count["nova.server_groups.list"] == expected
+
+
+def test_server_groups_none_is_one_request():
+    calls = Calls()
+    cloud = fake_cloud(calls, [])
+    assert server_groups.list_groups(cloud, []) == []
+    assert calls.count["nova.server_groups.list"] == 1
 
 
 def test_the_one_re_read_at_apply_reads_what_the_kind_builds_on():
