@@ -6,6 +6,9 @@ cloud still differs from the manifest. Like Terraform, a plain apply that did ev
 it was allowed to do exits 0 even when it held changes back: holding back is the policy
 working, not a failure; timers that must notice pass --detailed-exitcode.
 130: interrupted (SIGINT/SIGTERM), after a summary of what was done.
+
+The arguments are in cli_parser.py, the console and error reports in cli_console.py, the
+export command's work in cli_export.py: those print and raise, never pick an exit code.
 """
 
 from __future__ import annotations
@@ -14,201 +17,13 @@ import argparse
 import json
 import sys
 
+from bootstrap.cli_console import console, print_error, setup_logging
+from bootstrap.cli_parser import build_parser, load_options, package_version
+
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
 EXIT_INTERRUPTED = 130
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="bootstrap",
-        description="Make an OpenStack cloud look exactly like a YAML manifest says.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("validate", help="check manifests offline (schema, references, graph)")
-    p.add_argument("paths", nargs="+", metavar="FILE|DIR")
-    p.add_argument("--format", choices=("text", "json"), default="text")
-    add_input_options(p)
-    p.add_argument(
-        "--require-secrets",
-        action="store_true",
-        help="a secret whose env variable or file is missing is an error (default: a warning)",
-    )
-
-    p = sub.add_parser("graph", help="show the order apply walks, grouped by parallel stages")
-    p.add_argument("paths", nargs="+", metavar="FILE|DIR")
-    add_input_options(p)
-    p.add_argument("--format", choices=("text", "dot", "mermaid"), default="text")
-
-    for verb, text in (
-        ("plan", "show what apply would change (a dry run against the live cloud)"),
-        ("apply", "make the cloud match the manifest (or apply a saved plan.json)"),
-    ):
-        p = sub.add_parser(verb, help=text)
-        p.add_argument("paths", nargs="+", metavar="FILE|DIR" + ("|PLAN.json" * (verb == "apply")))
-        p.add_argument("--cloud", help="cloud name in clouds.yaml (default: $OS_CLOUD)")
-        p.add_argument(
-            "--prune",
-            action="store_true",
-            help="also delete resources marked with the stack that the manifest no longer "
-            "lists (needs a stack)",
-        )
-        p.add_argument(
-            "--stack",
-            metavar="NAME",
-            help="the stack whose markers the plan writes and prunes (default: the "
-            "manifest's `stack:`)",
-        )
-        p.add_argument(
-            "--adopt",
-            action="store_true",
-            help="take over declared resources another stack marked (re-marks them)",
-        )
-        p.add_argument(
-            "--target",
-            action="append",
-            default=[],
-            metavar="ADDRESS",
-            help="plan only this resource and what it depends on (repeatable, globs: "
-            "'servers.acme/*'); the plan lists what was pulled in and why",
-        )
-        p.add_argument("-v", "--verbose", action="store_true", help="log API retries")
-        add_input_options(p)
-        add_destroy_gate(p)
-        _add_retry_options(p)
-    p = sub.add_parser("export", help="write a manifest of what the cloud has (by name)")
-    p.add_argument("--cloud", help="cloud name in clouds.yaml (default: $OS_CLOUD)")
-    p.add_argument("--project", action="append", default=[], metavar="NAME",
-                   help="export this project and what lives in it (repeatable)")
-    p.add_argument("--domain", action="append", default=[], metavar="NAME",
-                   help="export this domain and what is in it; with --project: the "
-                   "projects' domain (repeatable)")
-    p.add_argument("--kind", action="append", default=[], metavar="KIND",
-                   help="export only these kinds; others referenced become lookups (repeatable)")
-    p.add_argument("--stack", metavar="NAME", help="write `stack: NAME` into the manifest")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
-    p.add_argument("-v", "--verbose", action="store_true", help="log API retries")
-    _add_retry_options(p)
-    plan_p, apply_p = sub.choices["plan"], sub.choices["apply"]
-    plan_p.add_argument(
-        "--format",
-        choices=("text", "json", "markdown"),
-        default="text",
-        help="json: schemas/plan.schema.json; markdown: a merge-request comment",
-    )
-    plan_p.add_argument(
-        "--detailed-exitcode",
-        action="store_true",
-        help="exit 0 when there are no changes, 2 when there are, 1 on error",
-    )
-    apply_p.add_argument(
-        "--detailed-exitcode",
-        action="store_true",
-        help="exit 0 when the cloud now matches, 2 when changes were held back, 1 on error",
-    )
-    plan_p.add_argument("--out", metavar="PLAN.json", help="save the plan for `apply PLAN.json`")
-    plan_p.add_argument(
-        "--timings",
-        action="store_true",
-        help="show where the time went: imports, load, connect, reads (each kind), "
-        "probes, diff, total (the JSON plan always carries them)",
-    )
-    apply_p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    apply_p.add_argument(
-        "--summary-json",
-        metavar="FILE",
-        help="write counts, durations, failures and the exit code there, whatever the "
-        "outcome (schemas/summary.schema.json)",
-    )
-    apply_p.add_argument(
-        "--parallelism",
-        type=int,
-        default=None,
-        metavar="N",
-        help="changes made at once (default: adaptive per service, from 8: grows while the "
-        "service's latency holds, shrinks when it rises or on 429/503)",
-    )
-    return parser
-
-
-def add_input_options(p: argparse.ArgumentParser) -> None:
-    """Environment layers and variable values (see README: Variables, repetition and
-    environments)."""
-    p.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="FILE|DIR",
-        help="an environment laid over the manifest: its resources change or add to the "
-        "base's by address (repeatable, in order)",
-    )
-    p.add_argument(
-        "--var",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a variable's value (repeatable; wins over --var-file, BOOTSTRAP_VAR_NAME, default)",
-    )
-    p.add_argument(
-        "--var-file",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="YAML file of variable values (repeatable, later wins)",
-    )
-
-
-def load_options(args: argparse.Namespace, offline: bool = False):
-    from bootstrap.manifest import LoadOptions
-
-    warn = offline and not getattr(args, "require_secrets", False)
-    return LoadOptions(
-        env=tuple(args.env),
-        var_args=tuple(args.var),
-        var_files=tuple(args.var_file),
-        missing_secrets="warn" if warn else "error",
-    )
-
-
-def package_version() -> str:
-    """The installed distribution's version (what pip installed), not a copy in code."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("openstack-bootstrap")
-    except PackageNotFoundError:  # run from a checkout that was never installed
-        return "unknown (not installed)"
-
-
-def add_destroy_gate(p: argparse.ArgumentParser) -> None:
-    """--allow-destroy [ADDRESS]: plan shows, and apply runs, what it allows."""
-    p.add_argument(
-        "--allow-destroy",
-        action="append",
-        nargs="?",
-        const="*",
-        default=[],
-        metavar="ADDRESS",
-        help="allow changes that destroy data (a replace, a server rebuild or resize): "
-        "all of them, or those whose address matches (repeatable, globs: 'servers.acme/*'); "
-        "without it they and what depends on them are held back, the rest is applied",
-    )
-
-
-def _add_retry_options(p: argparse.ArgumentParser) -> None:
-    from bootstrap.retry import DEFAULT_BUDGET
-
-    p.add_argument(
-        "--retry-budget",
-        type=float,
-        default=DEFAULT_BUDGET,
-        metavar="SECONDS",
-        help="time one resource's requests may spend retrying transient errors "
-        f"({DEFAULT_BUDGET:g})",
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -275,24 +90,6 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _console(stderr: bool = False):
-    from rich.console import Console
-
-    # soft_wrap: a plan piped to a file or a CI log keeps one field per line.
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
-
-
-def _setup_logging(verbose: bool) -> None:
-    import logging
-
-    # Client libraries log request bodies at DEBUG: never go below INFO.
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
-    if not verbose:
-        # keystoneauth warns "Failed to discover available identity versions" before the
-        # one error that names the unreachable endpoint (Cloud.authenticate).
-        logging.getLogger("keystoneauth").setLevel(logging.ERROR)
-
-
 def _plan_from_args(
     args: argparse.Namespace,
     paths: list[str],
@@ -330,25 +127,27 @@ def _plan_from_args(
 
 
 def _report_error(exc: BaseException, secrets: list | None = None) -> int:
-    from bootstrap.errors import ManifestError
-    from bootstrap.model import mask_secrets
-
-    err = _console(stderr=True)
-    if isinstance(exc, ManifestError):
-        for d in exc.diagnostics:
-            err.print(d.format(), markup=False)
-        n = sum(1 for d in exc.diagnostics if d.is_error)
-        err.print(f"{n} error(s): nothing was read or changed in the cloud.", markup=False)
-    else:
-        err.print(f"error: {mask_secrets(str(exc), secrets or [])}", markup=False)
+    print_error(exc, secrets)
     return EXIT_ERROR
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """The manifest on stdout (or -o FILE); what it needs and left out on stderr."""
+    from bootstrap.cli_export import run_export
+    from bootstrap.errors import BootstrapError
+
+    try:
+        run_export(args)
+    except BootstrapError as exc:
+        return _report_error(exc)
+    return EXIT_OK
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from bootstrap.errors import BootstrapError
     from bootstrap.model import mask_secrets
 
-    _setup_logging(args.verbose)
+    setup_logging(args.verbose)
     secrets: list = []
     try:
         loaded, _cloud, plan, _ = _plan_from_args(
@@ -376,57 +175,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
     elif args.format == "markdown":
         print(mask_secrets(plan_markdown(plan), secrets), end="")
     else:
-        print_plan(_console(), plan)
+        print_plan(console(), plan)
         if args.timings:
-            print_timings(_console(), plan.timings)
+            print_timings(console(), plan.timings)
         if args.out:
-            _console().print(f"Saved the plan to {args.out}; `bootstrap apply {args.out}`.")
+            console().print(f"Saved the plan to {args.out}; `bootstrap apply {args.out}`.")
     if args.detailed_exitcode and plan.has_changes:
         return EXIT_CHANGES
-    return EXIT_OK
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    """The manifest on stdout (or -o FILE); what it needs and left out on stderr."""
-    from bootstrap import engine
-    from bootstrap.cloud import Cloud
-    from bootstrap.errors import BootstrapError
-    from bootstrap.export import Scope
-    from bootstrap.retry import RetryPolicy
-
-    _setup_logging(args.verbose)
-    scope = Scope(tuple(args.project), tuple(args.domain), tuple(args.kind))
-    try:
-        cloud = Cloud.connect(args.cloud, retry=RetryPolicy(budget=args.retry_budget))
-        result = engine.export(cloud, scope, args.stack)
-    except BootstrapError as exc:
-        return _report_error(exc)
-    text = result.to_yaml()
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        sys.stdout.write(text)
-    err = _console(stderr=True)
-    counts = {k: len(v) for k, v in result.document.items() if isinstance(v, list)}
-    written = sum(counts.values()) - len(result.lookups)
-    err.print(
-        f"Exported {written} resources and {len(result.lookups)} lookups (managed: false) "
-        f"from {result.requests} API requests in {result.read_seconds:.2f} s"
-        + (f" to {args.output}" if args.output else "") + ".",
-        markup=False,
-    )
-    if result.lookups:
-        err.print("Looked up, outside the scope: " + ", ".join(result.lookups), markup=False)
-    if result.env:
-        err.print("Set these environment variables before plan/apply (secrets):", markup=False)
-        for name, what in result.env.items():
-            err.print(f"  {name}  ({what})", markup=False)
-    if result.not_exported:
-        err.print("Not exported (no export support): " + ", ".join(result.not_exported),
-                  markup=False)
-    for w in result.warnings:
-        err.print(f"warning: {w}", markup=False)
     return EXIT_OK
 
 
@@ -479,8 +234,8 @@ def _apply(args: argparse.Namespace, record, secrets: list) -> int:
     from bootstrap.model import mask_secrets
     from bootstrap.render_plan import print_apply_summary, print_plan
 
-    _setup_logging(args.verbose)
-    out = _console()
+    setup_logging(args.verbose)
+    out = console()
     saved = None
     paths, prune, stack, adopt = args.paths, args.prune, args.stack, args.adopt
     target = args.target
@@ -577,7 +332,7 @@ def _run_apply(out, engine, cloud, plan, resolver, args):
 
     gc.enable()  # off for the plan (see run): a long walk of many requests needs it
     total = sum(1 for c in plan.changes if c.is_change)
-    say = _console(stderr=True).print
+    say = console(stderr=True).print
     with (
         on_signals(Interrupt(), lambda text: say(text, markup=False)) as interrupt,
         ApplyProgress(out, total) as on_event,
