@@ -501,7 +501,8 @@ def server_setup(tmp_path: Path, n: str) -> str:
     raw_disk(tmp_path / "disk.raw", n)
     raw_disk(tmp_path / "disk2.raw", n + "-2")
     (tmp_path / "user-data.yaml").write_text("#cloud-config\npackages: [nginx]\n")
-    a, b = int(n[3:5], 16), int(n[5:7], 16)
+    token = n.rstrip("-").rsplit("-", 1)[-1]  # the random hex, whatever the prefix
+    a, b = int(token[0:2], 16), int(token[2:4], 16)
     return SERVER_BASE % (a, b)
 
 
@@ -724,7 +725,8 @@ flavors:
     )
     raw_disk(tmp_path / "disk.raw", n)
     ok(apply(admin_part))
-    a, b = int(n[3:5], 16), int(n[5:7], 16)
+    token = n.rstrip("-").rsplit("-", 1)[-1]  # the random hex, whatever the prefix
+    a, b = int(token[0:2], 16), int(token[2:4], 16)
     demo = manifest(
         tmp_path,
         n,

@@ -90,7 +90,8 @@ def server_named(nova, name: str):
 def test_server_groups_lifecycle(tmp_path, unique_name, groups_cleanup):
     n = unique_name
     raw_disk(tmp_path / "disk.raw", n)
-    a, b = int(n[3:5], 16), int(n[5:7], 16)
+    token = n.rstrip("-").rsplit("-", 1)[-1]  # the random hex, whatever the prefix
+    a, b = int(token[0:2], 16), int(token[2:4], 16)
     text = (BASE % (a, b)).replace("{n}", n)
     path = write_manifest(tmp_path, text)
     group, server = f"server_groups.admin/{n}grp", f"servers.admin/{n}vm"
