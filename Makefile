@@ -13,6 +13,9 @@ export OS_CLIENT_CONFIG_FILE ?= $(CURDIR)/.devcloud/clouds.yaml
 $(BIN)/bootstrap: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	# Byte-compiled now, as a wheel install would be: with PYTHONDONTWRITEBYTECODE set,
+	# an editable install compiles every module of the tool again on every run.
+	$(BIN)/python -m compileall -q bootstrap
 	touch $@
 
 venv: $(BIN)/bootstrap

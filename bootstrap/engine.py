@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -291,9 +292,14 @@ def plan_files(
             )
         else:
             stack = stack_of(manifest, stack, prune)  # refused before anything is read
+            sent = threading.Event()
             reading = background.submit(
-                _observe_when_connected, connecting, manifest, drivers, prune, timings
+                _observe_when_connected, connecting, manifest, drivers, prune, timings, sent
             )
+            # The graph (networkx's import, mostly) is built while the cloud answers the
+            # reads, not while the connection's own imports still compete for the
+            # interpreter; a connection that hangs delays it by GRAPH_WAIT at most.
+            sent.wait(GRAPH_WAIT)
             with timings.phase("graph"):
                 loaded = graphed(manifest, diagnostics)
         cloud = connecting.result()
@@ -315,14 +321,23 @@ def _connected(connect: Callable[[], Cloud], timings: Timings) -> Cloud:
     return cloud
 
 
+GRAPH_WAIT = 3.0  # seconds
+
+
 def _observe_when_connected(
     connecting: Future[Cloud],
     manifest: Manifest,
     drivers: dict[str, Driver],
     prune: bool,
     timings: Timings,
+    sent: threading.Event,
 ) -> tuple[dict[str, list[Observed]], Facts]:
-    return observe(connecting.result(), manifest, drivers, prune, timings)
+    try:
+        cloud = connecting.result()
+    except BaseException:
+        sent.set()  # a failed connection: nothing more to wait for
+        raise
+    return observe(cloud, manifest, drivers, prune, timings, sent)
 
 
 def observe(
@@ -331,12 +346,18 @@ def observe(
     drivers: dict[str, Driver],
     prune: bool,
     timings: Timings,
+    sent: threading.Event | None = None,
 ) -> tuple[dict[str, list[Observed]], Facts]:
-    """What the plan decides on: every kind's list, then the probes the drivers ask for."""
+    """What the plan decides on: every kind's list, then the probes the drivers ask for.
+    `sent` is set once the clients are built and the lists are about to be asked for."""
     kinds = kinds_to_read(manifest, drivers, prune)
-    with timings.phase("clients"):
-        # Built once before the parallel reads (a client is shared by several kinds).
-        cloud.prepare(clients_of(drivers, kinds))
+    try:
+        with timings.phase("clients"):
+            # Built once before the parallel reads (a client is shared by several kinds).
+            cloud.prepare(clients_of(drivers, kinds))
+    finally:
+        if sent is not None:
+            sent.set()
     with timings.phase("reads"):
         observed = read_state(cloud, manifest, drivers, kinds, timings)
     with timings.phase("probes"):
