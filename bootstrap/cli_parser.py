@@ -165,7 +165,8 @@ class _Version(argparse.Action):
     metadata costs about 50 ms, every run."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        parser.exit(message=f"{parser.prog} {package_version()}\n")
+        print(f"{parser.prog} {package_version()}")  # on stdout, as argparse's own
+        parser.exit()
 
 
 def package_version() -> str:

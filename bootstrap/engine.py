@@ -330,12 +330,13 @@ def _observe_when_connected(
     drivers: dict[str, Driver],
     prune: bool,
     timings: Timings,
-    sent: threading.Event,
+    sent: threading.Event | None = None,
 ) -> tuple[dict[str, list[Observed]], Facts]:
     try:
         cloud = connecting.result()
     except BaseException:
-        sent.set()  # a failed connection: nothing more to wait for
+        if sent is not None:
+            sent.set()  # a failed connection: nothing more to wait for
         raise
     return observe(cloud, manifest, drivers, prune, timings, sent)
 
