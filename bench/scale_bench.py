@@ -43,7 +43,7 @@ from bootstrap import engine
 from bootstrap.cloud import Cloud
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PHASES = ("imports", "load", "connect", "clients", "reads", "probes", "diff", "total")
+PHASES = ("imports", "load", "graph", "connect", "clients", "reads", "probes", "diff", "total")
 
 
 def shape(resources: int) -> tuple[int, int, int]:
