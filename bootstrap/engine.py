@@ -1,8 +1,9 @@
 """Glue between manifest, cloud, plan and apply. The CLI and tests call these.
 
-Reading is the only I/O here and it goes through the drivers' `read_all`: one list call
-per kind (and scope), run in parallel, joined in memory by `make_plan`; a kind whose read
-builds on another's list (`Driver.reads_after`) is handed it, never lists it again.
+Reading (bootstrap/read.py) is the only I/O of a plan and it goes through the drivers'
+`read_all`: one list call per kind (and scope), run in parallel, joined in memory by
+`make_plan`; a kind whose read builds on another's list (`Driver.reads_after`) is handed
+it, never lists it again.
 """
 
 from __future__ import annotations
@@ -15,15 +16,13 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from graphlib import TopologicalSorter
 from typing import TYPE_CHECKING, Any
 
 from bootstrap import gates
-from bootstrap.cloud import Cloud, with_retries
+from bootstrap.cloud import Cloud
 from bootstrap.drivers.base import Driver, registry
 from bootstrap.errors import (
     Diagnostic,
-    Forbidden,
     ManifestError,
     PlanError,
     PreflightError,
@@ -32,7 +31,17 @@ from bootstrap.errors import (
 from bootstrap.model import DEFAULT_DOMAIN, Address, Manifest
 from bootstrap.ownership import STACK_PATTERN, valid_stack
 from bootstrap.plan import Action, Observed, Plan, Resolver, make_plan
-from bootstrap.probes import Facts, Probe, run_probes
+from bootstrap.probes import Facts
+from bootstrap.read import (  # noqa: F401  (engine.read_state and co. are used by benches)
+    MAX_PARALLEL_READS,
+    builtin_ids,
+    clients_of,
+    kinds_to_read,
+    observe,
+    probes_of,
+    read_order,
+    read_state,
+)
 from bootstrap.timings import Timings
 
 if TYPE_CHECKING:
@@ -112,23 +121,6 @@ def instantiate_drivers() -> dict[str, Driver]:
     return {kind: cls() for kind, cls in registry().items()}
 
 
-def kinds_to_read(manifest: Manifest, drivers: dict[str, Driver], prune: bool) -> list[str]:
-    kinds = {r.kind for r in manifest}
-    if any(
-        drivers[k].needs_default_domain or "domain" in drivers[k].key_fields
-        for k in kinds
-        if k in drivers
-    ):
-        kinds.add("domains")  # to know the Default domain's id
-    if prune:
-        # What carries a marker, and role assignments (pruned by their two ends).
-        kinds |= {k for k, d in drivers.items() if d.ownership} | {"role_assignments"}
-    if prune or any(r.kind == "projects" and r.absent for r in manifest):
-        # Deleting a project deletes what lives in it first, or is refused for it.
-        kinds |= {k for k, d in drivers.items() if d.project_field} | {"projects"}
-    return [k for k in drivers if k in kinds]
-
-
 def stack_of(manifest: Manifest, stack: str | None, prune: bool) -> str | None:
     """The plan's stack: --stack, else the manifest's. --prune without one is refused
     here, before the cloud is read."""
@@ -141,92 +133,6 @@ def stack_of(manifest: Manifest, stack: str | None, prune: bool) -> str | None:
             "NAME. Only resources marked with that stack are pruned. Nothing was read."
         )
     return stack
-
-
-def read_order(
-    manifest: Manifest, drivers: dict[str, Driver], kinds: list[str]
-) -> dict[str, frozenset[str]]:
-    """The kinds to read, each with the kinds its read builds on (`reads_needed`), those
-    added when missing; dependencies come first. A cycle is a driver bug."""
-    needs: dict[str, frozenset[str]] = {}
-    pending = list(kinds)
-    while pending:
-        kind = pending.pop(0)
-        if kind not in needs:
-            needs[kind] = drivers[kind].reads_needed(manifest.of_kind(kind))
-            pending += sorted(needs[kind])
-    sorter: TopologicalSorter[str] = TopologicalSorter()
-    for kind, before in needs.items():  # in a fixed order: the reads' order is too
-        sorter.add(kind, *sorted(before))
-    return {k: needs[k] for k in sorter.static_order()}  # CycleError on a cycle
-
-
-def read_state(
-    cloud: Cloud,
-    manifest: Manifest,
-    drivers: dict[str, Driver],
-    kinds: list[str],
-    timings: Timings | None = None,
-) -> dict[str, list[Observed]]:
-    """Each kind's list, once: in parallel, a kind whose read builds on others' lists
-    (`Driver.reads_after`) after them, handed those lists as `known`."""
-    timings = timings or Timings()
-    order = read_order(manifest, drivers, kinds)
-    futures: dict[str, Future[list[Observed]]] = {}
-
-    def read(kind: str) -> list[Observed]:
-        resources = manifest.of_kind(kind)
-        # Its dependencies were submitted before it: they run or are done (no deadlock).
-        known = {k: futures[k].result() for k in order[kind]}
-        try:
-            with timings.phase(f"read.{kind}"):
-                return with_retries(
-                    lambda: drivers[kind].read_all(cloud, resources, known),
-                    address=kind,
-                    policy=cloud.retry,
-                )
-        except Forbidden as exc:
-            raise PreflightError(
-                f"cannot list {kind}: the cloud refused ({exc}); the credentials in use "
-                f"need permission to read {kind} for a plan"
-            ) from None
-
-    if not order:
-        return {}
-    # Every kind's list at once: they are independent, and each is one wait on the API.
-    with ThreadPoolExecutor(max_workers=min(len(order), MAX_PARALLEL_READS)) as pool:
-        for kind in order:
-            futures[kind] = pool.submit(read, kind)
-        # In the caller's order (then what was added for the reads), as before.
-        return {k: futures[k].result() for k in dict.fromkeys([*kinds, *order])}
-
-
-MAX_PARALLEL_READS = 16
-
-
-def clients_of(drivers: dict[str, Driver], kinds: list[str]) -> list[str]:
-    """The Cloud clients the kinds read with: only their libraries get imported."""
-    return list(dict.fromkeys(c for k in kinds for c in drivers[k].clients))
-
-
-def probes_of(
-    manifest: Manifest, drivers: dict[str, Driver], observed: dict[str, list[Observed]]
-) -> list[Probe]:
-    """The checks the drivers ask for beyond the lists (files, passwords)."""
-    return [
-        p
-        for r in manifest
-        if r.managed and not r.absent
-        for p in drivers[r.kind].probes(r, observed.get(r.kind, []))
-    ]
-
-
-def builtin_ids(observed: dict[str, list[Observed]]) -> dict[Address, str]:
-    default = Address("domains", (DEFAULT_DOMAIN,))
-    for obs in observed.get("domains", []):
-        if obs.fields.get("name") == DEFAULT_DOMAIN:
-            return {default: obs.id}
-    return {default: "default"}
 
 
 def plan(
@@ -339,31 +245,6 @@ def _observe_when_connected(
             sent.set()  # a failed connection: nothing more to wait for
         raise
     return observe(cloud, manifest, drivers, prune, timings, sent)
-
-
-def observe(
-    cloud: Cloud,
-    manifest: Manifest,
-    drivers: dict[str, Driver],
-    prune: bool,
-    timings: Timings,
-    sent: threading.Event | None = None,
-) -> tuple[dict[str, list[Observed]], Facts]:
-    """What the plan decides on: every kind's list, then the probes the drivers ask for.
-    `sent` is set once the clients are built and the lists are about to be asked for."""
-    kinds = kinds_to_read(manifest, drivers, prune)
-    try:
-        with timings.phase("clients"):
-            # Built once before the parallel reads (a client is shared by several kinds).
-            cloud.prepare(clients_of(drivers, kinds))
-    finally:
-        if sent is not None:
-            sent.set()
-    with timings.phase("reads"):
-        observed = read_state(cloud, manifest, drivers, kinds, timings)
-    with timings.phase("probes"):
-        facts = run_probes(cloud, probes_of(manifest, drivers, observed))
-    return observed, facts
 
 
 def decide(

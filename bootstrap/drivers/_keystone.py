@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from typing import Any, ClassVar
+from urllib.parse import urlencode
 
 from bootstrap.drivers.base import Driver
+from bootstrap.errors import CloudError
 from bootstrap.plan import Observed
 
 # Keystone keeps unknown attributes of most entities ("extra") and returns them on
@@ -13,6 +15,33 @@ MARKER_ATTR = "managed_by"
 MARKER_VALUE = "openstack-bootstrap"
 # The stack whose manifest declares the entity: a second attribute next to the marker.
 STACK_ATTR = "bootstrap_stack"
+
+
+# Keystone (2025.2 on) answers a list of users, groups or projects without `limit` with at
+# most `[DEFAULT] max_db_limit` items (1,000 by default) and says nothing: no next link,
+# no `truncated` flag. With a `limit`, a full page carries `links.next`. Those lists are
+# therefore always asked for with one and followed to the end.
+PAGED = frozenset({"users", "groups", "projects"})
+PAGE_SIZE = 1000
+
+
+def list_all(manager: Any) -> list[Any]:
+    """Every item of a keystoneclient manager's collection, page by page: one request up
+    to PAGE_SIZE items. A list the cloud cut short without a way on is an error (older
+    Keystones with `list_limit` set say `truncated` and give no next link)."""
+    key = manager.collection_key
+    url: str | None = f"/{key}?{urlencode({'limit': PAGE_SIZE})}"
+    items: list[Any] = []
+    while url:
+        _resp, body = manager.client.get(url)
+        items += [manager.resource_class(manager, i, loaded=True) for i in body[key] if i]
+        url = (body.get("links") or {}).get("next")
+        if body.get("truncated") and not url:
+            raise CloudError(
+                f"Keystone cut the list of {key} short at {len(items)} and gave no next "
+                "page; raise its [DEFAULT] list_limit, or a plan would see only part of them"
+            )
+    return items
 
 
 def marker() -> dict[str, str]:
@@ -77,7 +106,8 @@ class KeystoneDriver(Driver):
         return text(value) if field_name == "description" else value
 
     def read_all(self, cloud, resources, known=None):
-        return [self.observe(x) for x in self.api(cloud).list()]
+        api = self.api(cloud)
+        return [self.observe(x) for x in (list_all(api) if self.manager in PAGED else api.list())]
 
     def create_args(self, resource, desired, resolver):
         args = super().create_args(resource, desired, resolver)

@@ -6,6 +6,7 @@ from bootstrap.drivers._keystone import (
     KeystoneDriver,
     attr,
     is_managed,
+    list_all,
     stack_of,
     text,
     with_marker,
@@ -56,7 +57,7 @@ class GroupDriver(KeystoneDriver):
         # the manifest manages.
         wanted = {r.spec["name"] for r in resources if "members" in r.spec}
         out = []
-        for g in cloud.keystone.groups.list():
+        for g in list_all(cloud.keystone.groups):
             members = None
             if g.name in wanted:
                 members = [u.id for u in cloud.keystone.users.list(group=g.id)]

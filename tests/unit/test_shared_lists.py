@@ -41,6 +41,19 @@ def keystone_entity(**fields):
     return SimpleNamespace(_info=dict(fields), **fields)
 
 
+def paged_manager(calls, key, items):
+    """A keystoneclient manager as the paged read uses it (`GET /<key>?limit=`, one page
+    here); its calls are counted under the same name as `list`."""
+    name = f"keystone.{key}.list"
+    page = {key: [i._info for i in items], "links": {"next": None}}
+    return SimpleNamespace(
+        collection_key=key,
+        list=calls(name, items),
+        client=SimpleNamespace(get=calls(name, lambda url: (None, page))),
+        resource_class=lambda manager, info, loaded=True: keystone_entity(**info),
+    )
+
+
 def group_obj(i, members=()):
     info = {"id": f"g{i}", "name": f"sg{i}", "project_id": "p-acme", "policy": "affinity",
             "rules": {}, "members": list(members)}
@@ -70,11 +83,9 @@ def fake_cloud(calls, groups, max_limit=1000):
             list=calls("keystone.domains.list", [keystone_entity(
                 id="d-default", name="Default", description="", enabled=True)])
         ),
-        projects=SimpleNamespace(
-            list=calls("keystone.projects.list", [keystone_entity(
-                id="p-acme", name="acme", domain_id="d-default", description="",
-                enabled=True, parent_id="d-default", tags=[])])
-        ),
+        projects=paged_manager(calls, "projects", [keystone_entity(
+            id="p-acme", name="acme", domain_id="d-default", description="",
+            enabled=True, parent_id="d-default", tags=[])]),
     )
     nova = SimpleNamespace(
         quotas=SimpleNamespace(
