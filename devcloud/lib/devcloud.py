@@ -44,9 +44,10 @@ class Settings:
         self.service_pw = env.get('DEVCLOUD_SERVICE_PASSWORD', 'service-secret')
         self.demo_pw = env.get('DEVCLOUD_DEMO_PASSWORD', 'demo-secret')
         self.python = env.get('DEVCLOUD_PYTHON', 'python3')  # interpreter for the cloud venv
-        # Keystone's worker processes: one process serialises concurrent requests on its
-        # GIL (parallel reads, the write ceiling); two is what devstack runs on 2 cores.
-        self.keystone_workers = int(env.get('DEVCLOUD_KEYSTONE_WORKERS', '2'))
+        # Keystone's worker processes. One keeps its in-process cache coherent; more
+        # serve concurrent requests on more cores but run without that cache (a grant
+        # made in one process would stay unseen in another until its cache expired).
+        self.keystone_workers = int(env.get('DEVCLOUD_KEYSTONE_WORKERS', '1'))
         self.venv = self.state / 'venv'
         self.etc = self.state / 'etc'
         self.data = self.state / 'data'

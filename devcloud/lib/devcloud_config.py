@@ -57,7 +57,8 @@ class ConfigFiles:
         (L / 'rabbit').mkdir(parents=True, exist_ok=True)
 
         self.write('keystone/keystone.conf', render(
-            'keystone.conf', logs=L, data=D, database=s.dburl('keystone')))
+            'keystone.conf', logs=L, data=D, database=s.dburl('keystone'),
+            cache_enabled='true' if s.keystone_workers == 1 else 'false'))
 
         self.write('glance/glance-api-paste.ini',
                    (V / 'etc/glance/glance-api-paste.ini').read_text())
