@@ -62,7 +62,7 @@ EXPECTED: dict[str, dict[tuple[str, str], int]] = {
         ("GET", "/v2.1"): 1,  # novaclient's microversion discovery
     },
     "domains": {("GET", "/v3/domains"): 1},
-    "projects": {("GET", "/v3/projects"): 1},
+    "projects": {("GET", "/v3/projects?limit=1000"): 1},  # paged (Keystone caps lists)
     "quotas": {
         # The manifest's project ids come from the domains' and projects' lists, read
         # before quotas and handed to them (reads_after): no Keystone request here.
@@ -74,10 +74,10 @@ EXPECTED: dict[str, dict[tuple[str, str], int]] = {
         ("GET", "/v3/os-quota-sets/{id}"): 1,  # per project: Cinder has no list
     },
     "roles": {("GET", "/v3/roles"): 1},
-    "users": {("GET", "/v3/users"): 1},
+    "users": {("GET", "/v3/users?limit=1000"): 1},  # paged (Keystone caps lists)
     "application_credentials": {("GET", "/v3/users/{id}/application_credentials"): 1},
     "groups": {
-        ("GET", "/v3/groups"): 1,
+        ("GET", "/v3/groups?limit=1000"): 1,  # paged (Keystone caps lists)
         ("GET", "/v3/groups/{id}/users"): 1,  # per group with members: no list
     },
     "role_assignments": {("GET", "/v3/role_assignments"): 1},
