@@ -13,7 +13,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -185,6 +185,16 @@ def plan_files(
     t0 = time.monotonic()
     # One worker: the reads queue behind the connection they need.
     background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bootstrap-read")
+    sent = threading.Event()  # set once the lists are asked for (or the connection failed)
+
+    def read(manifest: Manifest) -> tuple[dict[str, list[Observed]], Facts]:
+        try:
+            cloud = connecting.result()
+        except BaseException:
+            sent.set()
+            raise
+        return observe(cloud, manifest, drivers, prune, timings, sent)
+
     try:
         connecting = background.submit(_connected, connect, timings)
         with timings.phase("load"):
@@ -193,15 +203,10 @@ def plan_files(
             with timings.phase("graph"):
                 loaded = target(graphed(manifest, diagnostics), targets, prune)
             stack = stack_of(loaded.manifest, stack, prune)
-            reading = background.submit(
-                _observe_when_connected, connecting, loaded.manifest, drivers, prune, timings
-            )
+            reading = background.submit(read, loaded.manifest)
         else:
             stack = stack_of(manifest, stack, prune)  # refused before anything is read
-            sent = threading.Event()
-            reading = background.submit(
-                _observe_when_connected, connecting, manifest, drivers, prune, timings, sent
-            )
+            reading = background.submit(read, manifest)
             # The graph (networkx's import, mostly) is built while the cloud answers the
             # reads, not while the connection's own imports still compete for the
             # interpreter; a connection that hangs delays it by GRAPH_WAIT at most.
@@ -228,23 +233,6 @@ def _connected(connect: Callable[[], Cloud], timings: Timings) -> Cloud:
 
 
 GRAPH_WAIT = 3.0  # seconds
-
-
-def _observe_when_connected(
-    connecting: Future[Cloud],
-    manifest: Manifest,
-    drivers: dict[str, Driver],
-    prune: bool,
-    timings: Timings,
-    sent: threading.Event | None = None,
-) -> tuple[dict[str, list[Observed]], Facts]:
-    try:
-        cloud = connecting.result()
-    except BaseException:
-        if sent is not None:
-            sent.set()  # a failed connection: nothing more to wait for
-        raise
-    return observe(cloud, manifest, drivers, prune, timings, sent)
 
 
 def decide(

@@ -135,47 +135,40 @@ def test_stages_are_topological_generations():
     assert graph.stages(g) == [[a, b], [c]]
 
 
-def test_servers_wait_for_role_assignments_on_their_project(tmp_path):
-    _, g, diags = build(
-        tmp_path,
-        """
-        projects: [{name: acme}, {name: other}]
-        users: [{name: admin}]
-        roles: [{name: member}]
-        role_assignments:
-          - {role: member, user: admin, project: acme}
-          - {role: member, user: admin, project: other}
-        images: [{name: img, source: {url: "https://example.org/i.img"}, checksum: "%s"}]
-        flavors: [{name: f, vcpus: 1, ram: 64, disk: 1}]
-        servers: [{name: web, project: acme, image: img, flavor: f}]
-        """
-        % ("a" * 64),
-    )
-    assert not [d for d in diags if d.is_error], diags
-    server = Address("servers", ("acme", "web"))
-    grant = Address("role_assignments", ("member", "user:admin", "project:acme"))
-    other = Address("role_assignments", ("member", "user:admin", "project:other"))
-    assert g.has_edge(grant, server) and g.edges[grant, server]["implicit"]
-    assert not g.has_edge(other, server)
+GRANTS = """
+projects: [{name: acme}, {name: other}]
+users: [{name: admin}]
+roles: [{name: member}]
+role_assignments:
+  - {role: member, user: admin, project: acme}
+  - {role: member, user: admin, project: other}
+"""
 
 
-def test_server_groups_wait_for_role_assignments_on_their_project(tmp_path):
-    """A server group is made with a token scoped to its project, like a server."""
-    _, g, diags = build(
-        tmp_path,
-        """
-        projects: [{name: acme}, {name: other}]
-        users: [{name: admin}]
-        roles: [{name: member}]
-        role_assignments:
-          - {role: member, user: admin, project: acme}
-          - {role: member, user: admin, project: other}
-        server_groups: [{name: spread, project: acme, policy: soft-anti-affinity}]
-        """,
-    )
+@pytest.mark.parametrize(
+    "kinds, made",
+    [
+        (
+            """
+images: [{name: img, source: {url: "https://example.org/i.img"}, checksum: "%s"}]
+flavors: [{name: f, vcpus: 1, ram: 64, disk: 1}]
+servers: [{name: web, project: acme, image: img, flavor: f}]
+"""
+            % ("a" * 64),
+            Address("servers", ("acme", "web")),
+        ),
+        (
+            "server_groups: [{name: spread, project: acme, policy: soft-anti-affinity}]\n",
+            Address("server_groups", ("acme", "spread")),
+        ),
+    ],
+    ids=["servers", "server_groups"],
+)
+def test_made_in_the_token_project_waits_for_role_assignments_there(tmp_path, kinds, made):
+    """Servers and server groups are made with a token scoped to their project."""
+    _, g, diags = build(tmp_path, GRANTS + kinds)
     assert not [d for d in diags if d.is_error], diags
-    group = Address("server_groups", ("acme", "spread"))
     grant = Address("role_assignments", ("member", "user:admin", "project:acme"))
     other = Address("role_assignments", ("member", "user:admin", "project:other"))
-    assert g.has_edge(grant, group) and g.edges[grant, group]["implicit"]
-    assert not g.has_edge(other, group)
+    assert g.has_edge(grant, made) and g.edges[grant, made]["implicit"]
+    assert not g.has_edge(other, made)
