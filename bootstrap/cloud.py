@@ -173,7 +173,7 @@ class Cloud:
 
     # ---- clients, all on the one session -------------------------------------------
     def prepare(self, clients: list[str]) -> None:
-        """Build these clients now (`keystone`, `nova`, `glance`, `sdk`): once, before
+        """Build these clients now (`identity`, `keystone`, `nova`, `glance`, `sdk`): once, before
         threads share them; a client library is imported only when named here or used."""
         for name in clients:
             # Building one may ask the service for its versions (Nova's microversion
@@ -185,6 +185,16 @@ class Cloud:
         if self.region_name:
             kw["region_name"] = self.region_name
         return kw
+
+    @cached_property
+    def identity(self) -> Any:
+        """Keystone's v3 API on the session, for reads as JSON (drivers/_keystone.list_all):
+        the endpoint, interface and region keystoneclient would use, without its import."""
+        from keystoneauth1 import adapter
+
+        return adapter.Adapter(
+            self.session, service_type="identity", version=(3, 0), **self._client_kwargs()
+        )
 
     @cached_property
     def keystone(self) -> Any:

@@ -343,8 +343,12 @@ def apply(
     from bootstrap.apply import Applier, ApplyContext
 
     held = check_apply(cloud, plan_, allow_destroy)
+    drivers = drivers or instantiate_drivers()
+    # Built once before the workers share them (a plan imports only what its reads use).
+    changed = {c.address.kind for c in plan_.changes if c.is_change}
+    cloud.prepare(list(dict.fromkeys(c for k in changed for c in drivers[k].write_clients)))
     ctx = ctx or ApplyContext(progress=progress, retry=cloud.retry)
-    applier = Applier(cloud, drivers or instantiate_drivers(), resolver, ctx)
+    applier = Applier(cloud, drivers, resolver, ctx)
     return applier.apply(plan_, parallelism, on_event, held, interrupt)
 
 

@@ -26,6 +26,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bootstrap.drivers._keystone import list_all
 from bootstrap.drivers.base import Driver
 from bootstrap.drivers.keypairs import KeypairDriver
 from bootstrap.errors import PlanError
@@ -83,7 +84,8 @@ def write_secret(path: str, secret: str) -> None:
 
 
 class ApplicationCredentialDriver(Driver):
-    clients = ("keystone",)
+    clients = ("identity",)  # reads: JSON on the session
+    write_clients = ("keystone",)
     made_in_token_project = True
     kind = "application_credentials"
     key_fields = ("user", "name")
@@ -218,13 +220,13 @@ class ApplicationCredentialDriver(Driver):
 
     # --- I/O ----------------------------------------------------------------------------
     def read_all(self, cloud, resources, known=None):
-        keystone = cloud.keystone
         me = cloud.user_id
-        out = [self.observe(a, True) for a in keystone.application_credentials.list(user=me)]
+        path = "/users/{}/application_credentials"
+        out = [self.observe(a, True) for a in list_all(cloud, path.format(me))]
         others = {r.spec["user"].address for r in resources if isinstance(r.spec.get("user"), Ref)}
         user_ids = KeypairDriver._user_ids(cloud, others) if others else {}
         for user_id in sorted(set(user_ids.values()) - {me}):
-            listed = keystone.application_credentials.list(user=user_id)
+            listed = list_all(cloud, path.format(user_id))
             out.extend(self.observe(a, False) for a in listed)
         return out
 

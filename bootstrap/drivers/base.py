@@ -80,9 +80,12 @@ class Driver:
     # Where the kind's section comes in the manifest, plans and the published schema
     # (identity, catalog, compute, network); also breaks ties in the walk order.
     position: ClassVar[int]
-    # The Cloud clients (properties of bootstrap.cloud.Cloud) this kind talks through:
+    # The Cloud clients (properties of bootstrap.cloud.Cloud) this kind reads through:
     # built, and their libraries imported, only when a kind that needs them is read.
+    # The first one names the service whose adaptive write limit the kind's changes share.
     clients: ClassVar[tuple[str, ...]] = ()
+    # Clients only its writes need, built before an apply that changes the kind.
+    write_clients: ClassVar[tuple[str, ...]] = ()
     # Writes need the admin role under the services' default policies.
     needs_admin: ClassVar[bool] = False
     # Planning needs the Default domain's live id (a Keystone kind scoped by domain).

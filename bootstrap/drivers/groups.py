@@ -57,10 +57,10 @@ class GroupDriver(KeystoneDriver):
         # the manifest manages.
         wanted = {r.spec["name"] for r in resources if "members" in r.spec}
         out = []
-        for g in list_all(cloud.keystone.groups):
+        for g in list_all(cloud, "/groups"):
             members = None
             if g.name in wanted:
-                members = [u.id for u in cloud.keystone.users.list(group=g.id)]
+                members = [u.id for u in list_all(cloud, f"/groups/{g.id}/users")]
             out.append(self.observe(g, members))
         return out
 

@@ -15,6 +15,7 @@ import os
 import re
 from typing import TYPE_CHECKING, Any
 
+from bootstrap.drivers._keystone import list_all
 from bootstrap.drivers.base import Driver
 from bootstrap.errors import PlanError
 from bootstrap.export import ALWAYS, stand_in
@@ -48,7 +49,7 @@ SSH_KEY = re.compile(
 
 class KeypairDriver(Driver):
     kind = "keypairs"
-    clients = ("nova", "keystone")
+    clients = ("nova", "identity")
     key_fields = ("user", "name")
     references = {"user": "users"}
     path_fields = {"public_key_file": "read"}
@@ -205,13 +206,12 @@ class KeypairDriver(Driver):
     @staticmethod
     def _user_ids(cloud, users: set[Address]) -> dict[Address, str]:
         """Live ids of the users the manifest names (reads run before ids are known)."""
-        keystone = cloud.keystone
-        domains = {d.name: d.id for d in keystone.domains.list()}
+        domains = {d.name: d.id for d in list_all(cloud, "/domains")}
         out: dict[Address, str] = {}
         for address in users:
             domain = address.key[0] if len(address.key) > 1 else "Default"
             domain_id = domains.get(domain)
-            for u in keystone.users.list(name=address.name):
+            for u in list_all(cloud, "/users", name=address.name):
                 if domain_id is None or u.domain_id == domain_id:
                     out[address] = u.id
         return out

@@ -9,6 +9,7 @@ from bootstrap.drivers._keystone import (
     KeystoneDriver,
     attr,
     is_managed,
+    my_projects,
     stack_of,
     text,
     with_marker,
@@ -71,8 +72,7 @@ class ProjectDriver(KeystoneDriver):
             if not isinstance(classify(exc), Forbidden):
                 raise
         # A non-admin may not list projects but may list its own: a partial view.
-        mine = cloud.keystone.projects.list(user=cloud.user_id)
-        return Listing.of((self.observe(p) for p in mine), partial=True)
+        return Listing.of((self.observe(p) for p in my_projects(cloud)), partial=True)
 
     def create(self, cloud, args, ctx):
         a = with_marker(args)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bootstrap.drivers._keystone import attr, ref_id
+from bootstrap.drivers._keystone import attr, list_all, ref_id
 from bootstrap.drivers.base import Driver
 from bootstrap.model import Address
 from bootstrap.plan import Observed
@@ -22,7 +22,8 @@ TARGETS = ("project", "domain")
 
 class RoleAssignmentDriver(Driver):
     kind = "role_assignments"
-    clients = ("keystone",)
+    clients = ("identity",)  # reads: JSON on the session
+    write_clients = ("keystone",)
     key_fields = ("role", "user", "group", "project", "domain", "system")
     references = {
         "role": "roles",
@@ -108,7 +109,7 @@ class RoleAssignmentDriver(Driver):
 
     def read_all(self, cloud, resources, known=None):
         # Effective=False: only direct assignments, which are what a manifest declares.
-        return [self.observe(a) for a in cloud.keystone.role_assignments.list()]
+        return [self.observe(a) for a in list_all(cloud, "/role_assignments")]
 
     def address_of_observed(self, observed):
         return Address(self.kind, (observed.id,))

@@ -6,6 +6,7 @@ from bootstrap.drivers._keystone import (
     KeystoneDriver,
     attr,
     is_managed,
+    list_all,
     stack_of,
     text,
     with_marker,
@@ -52,11 +53,11 @@ class RoleDriver(KeystoneDriver):
         }
 
     def read_all(self, cloud, resources, known=None):
-        roles = list(cloud.keystone.roles.list())
+        roles = list_all(cloud, "/roles")
         # Domain-specific roles are only listed per domain: pay for that only when used.
         if any(r.spec.get("domain") is not None for r in resources):
-            for d in cloud.keystone.domains.list():
-                roles.extend(cloud.keystone.roles.list(domain=d.id))
+            for d in list_all(cloud, "/domains"):
+                roles.extend(list_all(cloud, "/roles", domain_id=d.id))
         return [self.observe(r) for r in roles]
 
     def create(self, cloud, args, ctx):

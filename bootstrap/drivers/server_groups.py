@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bootstrap.drivers import _nova
+from bootstrap.drivers._keystone import my_projects
 from bootstrap.drivers.base import Driver
 from bootstrap.model import Address, Ref
 from bootstrap.plan import Observed
@@ -51,14 +52,14 @@ def list_groups(cloud: Any, resources: list[Any]) -> list[Any]:
     }
     wanted.discard(getattr(cloud.access, "project_name", None))
     if wanted:
-        for p in cloud.keystone.projects.list(user=cloud.user_id):
+        for p in my_projects(cloud):
             if p.name in wanted and p.id != cloud.project_id:
                 groups.extend(pages(_nova.project_cloud(cloud, p.id).nova))
     return groups
 
 
 class ServerGroupDriver(Driver):
-    clients = ("keystone", "nova")
+    clients = ("nova", "identity")
     made_in_token_project = True
     kind = "server_groups"
     key_fields = ("project", "name")

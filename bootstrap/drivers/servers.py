@@ -19,6 +19,7 @@ from typing import Any
 
 from bootstrap import known_hosts
 from bootstrap.drivers import _cinder, _nova
+from bootstrap.drivers._keystone import my_projects
 from bootstrap.drivers._neutron import marker_tags, stack_in, stack_tag
 from bootstrap.drivers._nova import (  # noqa: F401  (tests import them from here)
     HIDDEN,
@@ -43,7 +44,7 @@ DELETE_TIMEOUT = 600
 
 class ServerDriver(Driver):
     kind = "servers"
-    clients = ("nova",)
+    clients = ("nova", "identity")
     made_in_token_project = True
     key_fields = ("project", "name")
     references = {
@@ -343,8 +344,7 @@ class ServerDriver(Driver):
         }
         wanted.discard(getattr(cloud.access, "project_name", None))
         if wanted:
-            mine = cloud.keystone.projects.list(user=cloud.user_id)
-            for p in mine:
+            for p in my_projects(cloud):
                 if p.name in wanted and p.id != cloud.project_id:
                     scoped = _nova.project_cloud(cloud, p.id)
                     servers.extend(scoped.nova.servers.list(limit=-1))

@@ -21,6 +21,7 @@ from typing import Any
 
 from bootstrap.drivers import _nova
 from bootstrap.drivers._cinder import wait_status
+from bootstrap.drivers._keystone import my_projects
 from bootstrap.drivers.base import Driver
 from bootstrap.errors import PlanError
 from bootstrap.model import Address, Ref
@@ -38,7 +39,7 @@ def text_map(value: Any) -> dict[str, str]:
 
 
 class VolumeDriver(Driver):
-    clients = ("keystone", "sdk")
+    clients = ("sdk", "identity")
     made_in_token_project = True
     kind = "volumes"
     key_fields = ("project", "name")
@@ -144,7 +145,7 @@ class VolumeDriver(Driver):
         }
         wanted.discard(getattr(cloud.access, "project_name", None))
         if wanted:
-            for p in cloud.keystone.projects.list(user=cloud.user_id):
+            for p in my_projects(cloud):
                 if p.name in wanted and p.id != cloud.project_id:
                     scoped = _nova.project_cloud(cloud, p.id)
                     volumes.extend(scoped.block_storage.volumes())

@@ -25,6 +25,7 @@ from bootstrap.errors import AmbiguousResource, CloudError, ResourceFailed, Wait
 from bootstrap.model import Address, Ref, Resource, Secret
 from bootstrap.plan import Action, MapDelta, Observed, Pending, Resolver, SetDelta
 from bootstrap.probes import FileDigests, FileText, run_probes
+from tests.unit.fake_identity import FakeIdentity
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINmwEOuXuyQMrhsB1ni5KMxP/LhDZdBjN6UYsA4fJX74"
 OTHER = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPRr/3rovB2VgDJFSg5AoPKKjhM/O7SPkoCGwNntnq5c"
@@ -216,15 +217,14 @@ def test_keypairs_read_own_and_named_users_and_compare_key_files(tmp_path):
     cloud = SimpleNamespace(
         user_id="u-admin",
         nova=SimpleNamespace(keypairs=SimpleNamespace(list=kp_list)),
-        keystone=SimpleNamespace(
-            domains=SimpleNamespace(list=lambda: [SimpleNamespace(name="Default", id="default")]),
-            users=SimpleNamespace(
-                list=lambda name: [
-                    SimpleNamespace(id="u-alice", domain_id="default"),
-                    SimpleNamespace(id="u-elsewhere", domain_id="d2"),
-                ]
-            ),
-        ),
+        identity=FakeIdentity({
+            "/domains": [{"name": "Default", "id": "default"}],
+            "/users": [
+                {"id": "u-alice", "name": "alice", "domain_id": "default"},
+                {"id": "u-elsewhere", "name": "alice", "domain_id": "d2"},
+                {"id": "u-bob", "name": "bob", "domain_id": "default"},
+            ],
+        }),
     )
     mine = {"name": "ops", "public_key_file": str(key_file)}
     theirs = {

@@ -69,8 +69,9 @@ def test_an_identity_plan_imports_no_compute_image_or_network_library(tmp_path):
         "role_assignments:\n  - {role: member, user: u, project: p}\n"
         "roles:\n  - name: member\n",
     )
-    assert got["clients"] == ["keystone"]
-    assert got["imported"] == ["keystoneclient"]
+    # Keystone is read as JSON on the session: keystoneclient is the writes' client.
+    assert got["clients"] == ["identity"]
+    assert got["imported"] == []
     assert got["sdk_complete"] is False  # the SDK's __init__ (every proxy) never ran
     assert got["late_access"] is True
 

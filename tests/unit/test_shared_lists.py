@@ -19,6 +19,7 @@ from bootstrap.drivers import server_groups
 from bootstrap.drivers.base import registry
 from bootstrap.model import Address, Manifest, Ref, Resource
 from bootstrap.retry import RetryPolicy
+from tests.unit.fake_identity import FakeIdentity
 
 
 class Calls:
@@ -35,23 +36,6 @@ class Calls:
             return result(*args, **kwargs) if callable(result) else result
 
         return call
-
-
-def keystone_entity(**fields):
-    return SimpleNamespace(_info=dict(fields), **fields)
-
-
-def paged_manager(calls, key, items):
-    """A keystoneclient manager as the paged read uses it (`GET /<key>?limit=`, one page
-    here); its calls are counted under the same name as `list`."""
-    name = f"keystone.{key}.list"
-    page = {key: [i._info for i in items], "links": {"next": None}}
-    return SimpleNamespace(
-        collection_key=key,
-        list=calls(name, items),
-        client=SimpleNamespace(get=calls(name, lambda url: (None, page))),
-        resource_class=lambda manager, info, loaded=True: keystone_entity(**info),
-    )
 
 
 def group_obj(i, members=()):
@@ -78,15 +62,12 @@ def groups_listing(groups, max_limit):
 
 def fake_cloud(calls, groups, max_limit=1000):
     quota = SimpleNamespace(to_dict=lambda: {"instances": 10, "cores": 20})
-    keystone = SimpleNamespace(
-        domains=SimpleNamespace(
-            list=calls("keystone.domains.list", [keystone_entity(
-                id="d-default", name="Default", description="", enabled=True)])
-        ),
-        projects=paged_manager(calls, "projects", [keystone_entity(
-            id="p-acme", name="acme", domain_id="d-default", description="",
-            enabled=True, parent_id="d-default", tags=[])]),
-    )
+    identity = FakeIdentity({
+        "/domains": [{"id": "d-default", "name": "Default", "description": "", "enabled": True}],
+        "/projects": [{"id": "p-acme", "name": "acme", "domain_id": "d-default",
+                       "description": "", "enabled": True, "parent_id": "d-default",
+                       "tags": []}],
+    })
     nova = SimpleNamespace(
         quotas=SimpleNamespace(
             defaults=calls("nova.quotas.defaults", quota), get=calls("nova.quotas.get", quota)
@@ -99,7 +80,7 @@ def fake_cloud(calls, groups, max_limit=1000):
         ),
     )
     return SimpleNamespace(
-        keystone=keystone, nova=nova, roles={"admin"}, retry=RetryPolicy(), project_id="p-acme"
+        identity=identity, nova=nova, roles={"admin"}, retry=RetryPolicy(), project_id="p-acme"
     )
 
 
@@ -132,10 +113,11 @@ def test_each_list_is_requested_once_per_plan():
     observed = engine.read_state(cloud, manifest(), drivers, kinds)
 
     lists = {name: n for name, n in calls.count.items() if name.endswith(".list")}
+    lists.update({f"keystone {path}": n for path, n in cloud.identity.requests().items()})
     # server groups: the page and the empty one after it (a short page may be a capped one)
     assert lists == {
-        "keystone.domains.list": 1,
-        "keystone.projects.list": 1,
+        "keystone /domains": 1,
+        "keystone /projects": 1,
         "nova.server_groups.list": 2,
         "nova.servers.list": 1,
     }, lists
@@ -151,7 +133,7 @@ def test_the_lists_a_read_builds_on_are_read_first_even_when_not_asked_for():
     drivers = {kind: cls() for kind, cls in registry().items()}
     observed = engine.read_state(cloud, manifest(), drivers, ["quotas", "servers"])
     assert list(observed) == ["quotas", "servers", "domains", "projects", "server_groups"]
-    assert calls.count["keystone.projects.list"] == 1
+    assert cloud.identity.requests()["/projects"] == 1
     assert observed["servers"][0].fields["server_group"] == "g0"
 
 
@@ -206,5 +188,4 @@ def test_the_one_re_read_at_apply_reads_what_the_kind_builds_on():
     quota = manifest().resources[Address("quotas", ("acme",))]
     found = applier._read_again(drivers["quotas"], [quota])
     assert [o.id for o in found] == ["p-acme"]
-    assert calls.count["keystone.projects.list"] == 1
-    assert calls.count["keystone.domains.list"] == 1
+    assert cloud.identity.requests() == {"/projects": 1, "/domains": 1}
