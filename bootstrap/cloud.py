@@ -85,6 +85,20 @@ class RequestCounter:
             return dict(self.by_method)
 
 
+# Connections kept open per host: an apply runs up to 32 changes at once (the adaptive
+# limit's maximum) plus the server poller; requests keeps 10, and each one over that
+# was closed after use with a "Connection pool is full" warning on the console.
+CONNECTIONS_PER_HOST = 64
+
+
+def keep_connections(http_session: Any, per_host: int) -> None:
+    """Size every transport adapter's pool of a requests.Session to `per_host`."""
+    for adapter in set(http_session.adapters.values()):
+        if getattr(adapter, "_pool_maxsize", per_host) < per_host:
+            adapter._pool_maxsize = per_host
+            adapter.init_poolmanager(adapter._pool_connections, per_host, adapter._pool_block)
+
+
 def _no_auth(request: Any) -> Any:
     """requests' own authentication: none (keystoneauth's token is the authentication)."""
     return request
@@ -106,6 +120,7 @@ class Cloud:
         # looks for ~/.netrc credentials (file lookups) on each request: a fifth of the
         # client's work per write in an apply.
         self.session.session.auth = _no_auth
+        keep_connections(self.session.session, CONNECTIONS_PER_HOST)
         self.counter = counter or RequestCounter()
         self.session.session.hooks.setdefault("response", []).append(self.counter.hook)
         self.counter.wrap(self.session.session)

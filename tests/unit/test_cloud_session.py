@@ -41,3 +41,37 @@ def test_no_netrc_lookup_or_credentials(tmp_path, monkeypatch):
         requests.Request("GET", "http://127.0.0.1:5000/v3")
     )
     assert "Authorization" not in prepared.headers
+
+
+def test_as_many_connections_as_an_apply_runs_are_kept(caplog):
+    """40 requests at once to one host (an apply at its adaptive maximum, the poller
+    besides): every connection goes back to the pool, none is dropped with a warning."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Slow(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            time.sleep(0.05)  # long enough for all 40 to be open at once
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        http = Cloud(Region(ks_session.Session())).session.session
+        url = f"http://127.0.0.1:{server.server_port}/"
+        with caplog.at_level("WARNING", logger="urllib3"), ThreadPoolExecutor(40) as pool:
+            codes = list(pool.map(lambda _: http.get(url).status_code, range(40)))
+    finally:
+        server.shutdown()
+    assert codes == [200] * 40
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
