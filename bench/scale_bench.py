@@ -43,7 +43,10 @@ from bootstrap import engine
 from bootstrap.cloud import Cloud
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PHASES = ("imports", "load", "graph", "connect", "clients", "reads", "probes", "diff", "total")
+PHASES = (
+    "imports", "libraries", "load", "graph", "connect", "clients", "reads", "probes", "diff",
+    "total",
+)
 
 
 def shape(resources: int) -> tuple[int, int, int]:

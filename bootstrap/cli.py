@@ -159,7 +159,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     # Imported once the plan is made: their imports (networkx, rich) would otherwise
     # come before the overlapped load and reads, and add to the wall time.
     from bootstrap.render_markdown import plan_markdown
-    from bootstrap.render_plan import plan_json, print_plan, print_timings
+    from bootstrap.render_plan import json_rows, plan_json, print_plan, print_timings
 
     engine_hold(plan, args.allow_destroy)
     if args.out:
@@ -169,7 +169,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         # A saved plan reloads the same layers and variables.
         doc["inputs"] = {"paths": list(args.paths), **load_options(args).to_json()}
         with open(args.out, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=2)
+            fh.write(json_rows(doc, "changes") + "\n")
     if args.format == "json":
         print(plan_json(plan, loaded.manifest.files))
     elif args.format == "markdown":

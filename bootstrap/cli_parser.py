@@ -100,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     plan_p.add_argument(
         "--timings",
         action="store_true",
-        help="show where the time went: imports, load, connect, reads (each kind), "
+        help="show where the time went: imports, libraries, load, graph, connect, reads "
+        "(each kind), "
         "probes, diff, total (the JSON plan always carries them)",
     )
     apply_p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")

@@ -324,6 +324,16 @@ class Cloud:
 SDK_INIT_NAMES = frozenset({"connect", "enable_logging", "connection"})
 
 
+def import_libraries() -> None:
+    """Import what `Cloud.connect` and the reads on the session need (keystoneauth,
+    requests, openstacksdk's config loader), for a caller that connects in a thread while
+    its main thread works: imported there, each module's file reads would hand the
+    interpreter back to the main thread and wait to get it again, 4 to 5 times as long."""
+    from keystoneauth1 import adapter, exceptions, session  # noqa: F401
+
+    _sdk_config_only()
+
+
 def _sdk_config_only() -> Any:
     """The openstack package with only its config loader imported.
 

@@ -11,7 +11,7 @@ from graphlib import TopologicalSorter
 from bootstrap.cloud import Cloud, with_retries
 from bootstrap.drivers.base import Driver
 from bootstrap.errors import Forbidden, PreflightError
-from bootstrap.model import DEFAULT_DOMAIN, Address, Manifest
+from bootstrap.model import DEFAULT_DOMAIN, Address, Manifest, Resource
 from bootstrap.plan import Observed
 from bootstrap.probes import Facts, Probe, run_probes
 from bootstrap.timings import Timings
@@ -58,38 +58,73 @@ def read_state(
     drivers: dict[str, Driver],
     kinds: list[str],
     timings: Timings | None = None,
+    prefetched: dict[str, Future[list[Observed]]] | None = None,
 ) -> dict[str, list[Observed]]:
     """Each kind's list, once: in parallel, a kind whose read builds on others' lists
-    (`Driver.reads_after`) after them, handed those lists as `known`."""
+    (`Driver.reads_after`) after them, handed those lists as `known`. A kind in
+    `prefetched` (see `prefetch`) is not read again."""
     timings = timings or Timings()
     order = read_order(manifest, drivers, kinds)
     futures: dict[str, Future[list[Observed]]] = {}
 
     def read(kind: str) -> list[Observed]:
-        resources = manifest.of_kind(kind)
         # Its dependencies were submitted before it: they run or are done (no deadlock).
         known = {k: futures[k].result() for k in order[kind]}
-        try:
-            with timings.phase(f"read.{kind}"):
-                return with_retries(
-                    lambda: drivers[kind].read_all(cloud, resources, known),
-                    address=kind,
-                    policy=cloud.retry,
-                )
-        except Forbidden as exc:
-            raise PreflightError(
-                f"cannot list {kind}: the cloud refused ({exc}); the credentials in use "
-                f"need permission to read {kind} for a plan"
-            ) from None
+        return read_kind(cloud, drivers[kind], manifest.of_kind(kind), known, timings)
 
     if not order:
         return {}
     # Every kind's list at once: they are independent, and each is one wait on the API.
     with ThreadPoolExecutor(max_workers=min(len(order), MAX_PARALLEL_READS)) as pool:
         for kind in order:
-            futures[kind] = pool.submit(read, kind)
+            early = (prefetched or {}).get(kind)
+            futures[kind] = early if early is not None else pool.submit(read, kind)
         # In the caller's order (then what was added for the reads), as before.
         return {k: futures[k].result() for k in dict.fromkeys([*kinds, *order])}
+
+
+def read_kind(
+    cloud: Cloud,
+    driver: Driver,
+    resources: list[Resource],
+    known: dict[str, list[Observed]],
+    timings: Timings,
+) -> list[Observed]:
+    """One kind's list, under the one retry policy; a refusal says what is missing."""
+    kind = driver.kind
+    try:
+        with timings.phase(f"read.{kind}"):
+            return with_retries(
+                lambda: driver.read_all(cloud, resources, known),
+                address=kind,
+                policy=cloud.retry,
+            )
+    except Forbidden as exc:
+        raise PreflightError(
+            f"cannot list {kind}: the cloud refused ({exc}); the credentials in use "
+            f"need permission to read {kind} for a plan"
+        ) from None
+
+
+def prefetchable(drivers: dict[str, Driver], sections: set[str]) -> list[str]:
+    """The kinds among `sections` whose list does not depend on the manifest
+    (`Driver.reads_alone`) nor on other kinds' lists: they can be read before it loads."""
+    return [
+        k for k, d in drivers.items() if k in sections and d.reads_alone and not d.reads_after
+    ]
+
+
+def prefetch(
+    cloud: Cloud, drivers: dict[str, Driver], kinds: list[str], timings: Timings
+) -> tuple[dict[str, Future[list[Observed]]], ThreadPoolExecutor]:
+    """Start reading these kinds now (the manifest still loading); `read_state` takes
+    their futures instead of reading them again. The pool is the caller's to shut down."""
+    cloud.prepare(clients_of(drivers, kinds))
+    pool = ThreadPoolExecutor(max_workers=max(1, len(kinds)), thread_name_prefix="prefetch")
+    futures = {
+        k: pool.submit(read_kind, cloud, drivers[k], [], {}, timings) for k in kinds
+    }
+    return futures, pool
 
 
 MAX_PARALLEL_READS = 16
@@ -127,9 +162,12 @@ def observe(
     prune: bool,
     timings: Timings,
     sent: threading.Event | None = None,
+    prefetched: dict[str, Future[list[Observed]]] | None = None,
 ) -> tuple[dict[str, list[Observed]], Facts]:
     """What the plan decides on: every kind's list, then the probes the drivers ask for.
-    `sent` is set once the clients are built and the lists are about to be asked for."""
+    `sent` is set once the clients are built and the lists are about to be asked for;
+    `prefetched` are lists already asked for (a kind not read for this manifest is
+    left unused)."""
     kinds = kinds_to_read(manifest, drivers, prune)
     try:
         with timings.phase("clients"):
@@ -139,7 +177,7 @@ def observe(
         if sent is not None:
             sent.set()
     with timings.phase("reads"):
-        observed = read_state(cloud, manifest, drivers, kinds, timings)
+        observed = read_state(cloud, manifest, drivers, kinds, timings, prefetched)
     with timings.phase("probes"):
         facts = run_probes(cloud, probes_of(manifest, drivers, observed))
     return observed, facts

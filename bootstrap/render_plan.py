@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from rich.console import Console
@@ -153,7 +154,17 @@ def target_lines(plan: Plan) -> list[str]:
 
 
 def plan_json(plan: Plan, files: list[str]) -> str:
-    return json.dumps(plan.to_json(files), indent=2, sort_keys=False)
+    return json_rows(plan.to_json(files), "changes")
+
+
+def json_rows(doc: dict[str, Any], key: str) -> str:
+    """`doc` as indented JSON with the list under `key` one item per line: json's C
+    encoder writes only unindented JSON, and the indenting one (pure Python) took 0.5 s
+    of a 10,000-resource plan. One change per line also greps and diffs well."""
+    placeholder = f"@{uuid.uuid4().hex}@"
+    text = json.dumps({**doc, key: placeholder}, indent=2)
+    rows = ",\n    ".join(json.dumps(row) for row in doc[key])
+    return text.replace(json.dumps(placeholder), f"[\n    {rows}\n  ]" if rows else "[]", 1)
 
 
 def print_apply_summary(

@@ -13,7 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 # The order phases are shown in; anything else follows in the order recorded.
-ORDER = ("imports", "load", "graph", "connect", "clients", "reads", "probes", "diff", "total")
+ORDER = (
+    "imports", "libraries", "load", "graph", "connect", "clients", "reads", "probes", "diff",
+    "total",
+)
 
 
 class Timings:

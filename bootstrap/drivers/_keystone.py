@@ -129,6 +129,7 @@ class KeystoneDriver(Driver):
     # Reads are JSON on the session (list_all); writes go through keystoneclient.
     clients = ("identity",)
     write_clients = ("keystone",)
+    reads_alone = True  # one list of the whole collection (subclasses that look say so)
     ownership = "extra"
     # Identity and catalog writes need the admin role under Keystone's default policy.
     needs_admin = True

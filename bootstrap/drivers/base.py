@@ -86,6 +86,9 @@ class Driver:
     clients: ClassVar[tuple[str, ...]] = ()
     # Clients only its writes need, built before an apply that changes the kind.
     write_clients: ClassVar[tuple[str, ...]] = ()
+    # `read_all` lists everything whatever the manifest holds (it ignores `resources`):
+    # the command line may start that read before the manifest has loaded.
+    reads_alone: ClassVar[bool] = False
     # Writes need the admin role under the services' default policies.
     needs_admin: ClassVar[bool] = False
     # Planning needs the Default domain's live id (a Keystone kind scoped by domain).

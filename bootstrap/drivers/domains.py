@@ -11,6 +11,7 @@ from bootstrap.plan import Observed
 class DomainDriver(KeystoneDriver):
     kind = "domains"
     manager = "domains"
+    reads_alone = False  # its read_all looks at the manifest's resources
     key_fields = ("name",)
     references = {}
     export_fields = {"description": "", "enabled": True}

@@ -18,6 +18,7 @@ from bootstrap.plan import Observed
 class GroupDriver(KeystoneDriver):
     kind = "groups"
     manager = "groups"
+    reads_alone = False  # its read_all looks at the manifest's resources
     key_fields = ("domain", "name")
     references = {"domain": "domains", "members[]": "users"}
     updatable = frozenset({"description", "members"})

@@ -24,6 +24,7 @@ class RoleAssignmentDriver(Driver):
     kind = "role_assignments"
     clients = ("identity",)  # reads: JSON on the session
     write_clients = ("keystone",)
+    reads_alone = True
     key_fields = ("role", "user", "group", "project", "domain", "system")
     references = {
         "role": "roles",

@@ -17,6 +17,7 @@ from bootstrap.plan import Observed
 class RoleDriver(KeystoneDriver):
     kind = "roles"
     manager = "roles"
+    reads_alone = False  # its read_all looks at the manifest's resources
     key_fields = ("domain", "name")
     references = {"domain": "domains"}
     updatable = frozenset({"description"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import os
+import re
 from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
@@ -448,6 +449,25 @@ class Loader:
                 src = locate(f.root, p.path, p.at_key)
                 if src not in self.yaml_errors and src not in self.lang_errors:
                     self.error(p.message, src, it)
+
+
+TOP_LEVEL_KEY = re.compile(r"^([A-Za-z_][\w-]*)[ \t]*:", re.MULTILINE)
+
+
+def sections_named(paths: list[str], options: LoadOptions | None = None) -> set[str]:
+    """The top-level keys the manifest's files (and environment layers) appear to have,
+    from their text alone, before any parsing: a guess, for reading the cloud while the
+    manifest loads. Nothing may depend on it being right."""
+    loader = Loader(None, options or LoadOptions())
+    names: set[str] = set()
+    for layer in [paths] + [[p] for p in loader.options.env]:
+        for _display, real in loader.expand(layer):
+            try:
+                with open(real, encoding="utf-8", errors="replace") as f:
+                    names.update(TOP_LEVEL_KEY.findall(f.read()))
+            except OSError:
+                continue  # the load reports it
+    return names
 
 
 def _diag_order(d: Diagnostic, files: dict[str, int]) -> tuple:

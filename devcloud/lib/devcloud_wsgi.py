@@ -7,6 +7,7 @@ through oslo.config at import time and would die on gunicorn's/uWSGI's own argum
 ("unrecognized arguments"). ``DEVCLOUD_WSGI_ARGS`` are what the service sees instead.
 """
 
+import gc
 import importlib
 import os
 import sys
@@ -18,3 +19,9 @@ try:
     application = importlib.import_module(os.environ['DEVCLOUD_WSGI_APP']).application
 finally:
     sys.argv = _argv
+
+# What the service built while starting (its modules, config, SQLAlchemy's mappers: most
+# of the heap) is never garbage: kept out of the collector's full passes, which otherwise
+# scan it again and again while a request allocates (a 1,000-user page of Keystone took
+# 0.8 s instead of 0.35 s every other time). The usual tuning of a Python server.
+gc.freeze()

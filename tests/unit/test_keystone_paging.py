@@ -48,3 +48,28 @@ def test_a_filtered_list_keeps_its_filter_and_pages():
     got = list_all(SimpleNamespace(identity=identity), "/users", name="user1")
     assert [u.id for u in got] == ["u00001"]
     assert "name=user1" in identity.urls[0] and f"limit={PAGE_SIZE}" in identity.urls[0]
+
+
+class Untouchable:
+    """A manifest resource a read must not look at."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"read_all looked at resource.{name}")
+
+
+def test_the_lists_read_before_the_manifest_loads_ignore_it():
+    """`Driver.reads_alone` lets the command line read a kind before the manifest has
+    loaded, with no resources: its read_all must not look at them."""
+    from bootstrap.drivers.base import registry
+
+    alone = {k: cls() for k, cls in registry().items() if cls.reads_alone}
+    assert set(alone) == {"projects", "users", "role_assignments", "regions", "services",
+                          "endpoints"}
+    row = {"id": "x1", "name": "x", "domain_id": "default", "type": "t", "interface": "public",
+           "service_id": "s", "url": "http://x", "region_id": "r", "role": {"id": "r1"},
+           "user": {"id": "u1"}, "scope": {"project": {"id": "p1"}}}
+    cloud = SimpleNamespace(identity=FakeIdentity({f"/{k}": [row] for k in alone}))
+    for kind, driver in alone.items():
+        assert driver.clients == ("identity",), kind  # the other clients have no fake here
+        got = driver.read_all(cloud, [Untouchable()])
+        assert [o.id for o in got] == [o.id for o in driver.read_all(cloud, [])], kind

@@ -212,3 +212,15 @@ def test_held_back_plan_json_golden():
     assert set(held) == {"projects.child", "users.bob"}
     assert doc["summary"]["destructive"] == 1 and doc["summary"]["held_back"] == 2
     check_golden("destroy-replace-held.json", json.dumps(doc, indent=2, sort_keys=True) + "\n")
+
+
+@pytest.mark.parametrize("rows", [[], [{"a": 1, "b": ["x", None]}, {"a": "@x@", "c": {}}]])
+def test_json_rows_is_the_same_document_one_row_per_line(rows):
+    from bootstrap.render_plan import json_rows
+
+    doc = {"format_version": 1, "files": ["a.yaml"], "changes": rows, "after": {"k": [1]}}
+    text = json_rows(doc, "changes")
+    assert json.loads(text) == doc
+    assert list(json.loads(text)) == list(doc)  # the keys' order is kept
+    lines = text.splitlines()
+    assert len([ln for ln in lines if ln.startswith('    {"a"')]) == len(rows)
