@@ -224,3 +224,24 @@ def test_json_rows_is_the_same_document_one_row_per_line(rows):
     assert list(json.loads(text)) == list(doc)  # the keys' order is kept
     lines = text.splitlines()
     assert len([ln for ln in lines if ln.startswith('    {"a"')]) == len(rows)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"name": "a", "enabled": True, "size": 1, "ratio": 0.5, "parent": None},
+        {"name": "a", "members": {"u2", "u1"}, "owner": Address("users", ("bob",))},
+        {"name": "a", "tags": ["x"], "meta": {"k": Secret("hunter2", "env X")}},
+    ],
+)
+def test_an_observed_fingerprint_is_that_of_its_json_fields(fields):
+    """A saved plan compares fingerprints: plain fields (taken as they are) and others
+    (made JSON first: sets sorted, addresses as text, secrets masked) digest alike."""
+    import hashlib
+
+    from bootstrap.plan import Observed, _jsonable
+
+    blob = json.dumps({"id": "x1", "fields": _jsonable(fields)}, sort_keys=True)
+    expected = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    assert Observed("x1", fields).fingerprint() == expected
+    assert "hunter2" not in blob
