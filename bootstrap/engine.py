@@ -378,7 +378,7 @@ def apply(
     drivers = drivers or instantiate_drivers()
     # Built once before the workers share them (a plan imports only what its reads use).
     changed = {c.address.kind for c in plan_.changes if c.is_change}
-    cloud.prepare(list(dict.fromkeys(c for k in changed for c in drivers[k].write_clients)))
+    cloud.prepare(clients_of(drivers, sorted(changed), writes=True))
     ctx = ctx or ApplyContext(progress=progress, retry=cloud.retry)
     applier = Applier(cloud, drivers, resolver, ctx)
     return applier.apply(plan_, parallelism, on_event, held, interrupt)

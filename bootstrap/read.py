@@ -5,6 +5,7 @@ only I/O is the drivers' `read_all` and the probes."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from graphlib import TopologicalSorter
 
@@ -130,9 +131,16 @@ def prefetch(
 MAX_PARALLEL_READS = 16
 
 
-def clients_of(drivers: dict[str, Driver], kinds: list[str]) -> list[str]:
-    """The Cloud clients the kinds read with: only their libraries get imported."""
-    return list(dict.fromkeys(c for k in kinds for c in drivers[k].clients))
+def clients_of(
+    drivers: dict[str, Driver], kinds: Iterable[str], writes: bool = False
+) -> list[str]:
+    """The Cloud clients the kinds read with (`writes`: that only their writes add): only
+    their libraries get imported."""
+    return list(
+        dict.fromkeys(
+            c for k in kinds for c in (drivers[k].write_clients if writes else drivers[k].clients)
+        )
+    )
 
 
 def probes_of(

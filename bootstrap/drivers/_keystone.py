@@ -72,7 +72,7 @@ def list_all(cloud: Any, path: str, key: str | None = None, **query: Any) -> lis
 
 def my_projects(cloud: Any) -> list[Record]:
     """The projects the credentials' user has a role on (what a non-admin may list)."""
-    return list_all(cloud, f"/users/{cloud.user_id}/projects", "projects")
+    return list_all(cloud, f"/users/{cloud.user_id}/projects")
 
 
 def marker() -> dict[str, str]:
