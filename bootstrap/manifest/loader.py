@@ -41,6 +41,7 @@ class Loader:
         self.unusable = False
         self.layers = 1
         self.real_files: dict[str, str] = {}  # display name -> path read
+        self.literal_files: dict[str, bool] = {}  # path read -> File.literal
         self.secret_texts: dict[str, str] = {}  # secret file path -> its text, once read
         self.stack: str | None = None
         self.pending: list[tuple[Diagnostic, Item | str | None]] = []
@@ -135,6 +136,7 @@ class Loader:
             line, col = line_col(before, len(before))
             self.error("the file is not valid UTF-8", Source(display, line, col))
             return None
+        self.literal_files[real] = "${" not in text and "\\" not in text
         root, diags = parse_yaml(text, display)
         self.pending.extend((d, None) for d in diags)
         # A refused value (alias, unknown tag) became null: schema errors there would only
@@ -221,7 +223,7 @@ class Loader:
         it.spec.pop("state", None)
         it.spec.pop("managed", None)
         it.lifecycle = read_lifecycle(it, drv, self.error)
-        record_sources(it.node, (), it.sources)
+        record_sources(it.node, "", it.sources)
         for decl, name in drv.item_shorthand.items():
             for path, value in list(walk(it.spec, decl)):
                 if isinstance(value, str):
@@ -358,7 +360,8 @@ class Loader:
                 if root is None:
                     self.unusable = True
                     continue
-                self.files.append(File(display, real, root, layer=number))
+                literal = self.literal_files.pop(real, False)
+                self.files.append(File(display, real, root, layer=number, literal=literal))
                 self.real_files[display] = real
         self.evaluate()
         for f in self.files:
@@ -414,7 +417,9 @@ class Loader:
         variables.check_defaults()
         sections = set(self.drivers)
         for f in self.files:
-            f.root = expand(f.root, sections, variables, variables.report, self.lang_errors)
+            f.root = expand(
+                f.root, sections, variables, variables.report, self.lang_errors, f.literal
+            )
         merge_layers(
             [[f for f in self.files if f.layer == n] for n in range(self.layers)],
             self.drivers,

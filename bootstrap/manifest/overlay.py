@@ -44,6 +44,8 @@ def merge_layers(
     layers: list[list[File]], drivers: dict[str, type[Driver]], report: Report
 ) -> None:
     """Fold every layer into the ones before it, in place."""
+    if len(layers) < 2:
+        return  # no environment: nothing to fold (and no written keys to compute)
     # written key -> (file whose section holds it, kind, position in the section)
     known: dict[str, tuple[File, str, int]] = {}
     for number, files in enumerate(layers):

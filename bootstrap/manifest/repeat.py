@@ -29,30 +29,38 @@ class Stamped(YMap):
 
 
 def expand(
-    root: YMap, sections: set[str], variables: Variables, report: Report, failed: set[Source]
+    root: YMap,
+    sections: set[str],
+    variables: Variables,
+    report: Report,
+    failed: set[Source],
+    literal: bool = False,
 ) -> YMap:
-    """The file with every `${...}` evaluated and every for_each stamped out."""
-    plain_interp = Interpolator(variables, None, report, failed)
+    """The file with every `${...}` evaluated and every for_each stamped out; `literal`:
+    the file has no `${` (File.literal), so only for_each can change it."""
+    plain_interp = None if literal else Interpolator(variables, None, report, failed)
     out = YMap(root.start)
     for key, value in root.items():
         if key == "vars":
             continue  # declarations, read already (their defaults are evaluated on use)
         out.key_src[key], out.val_src[key] = root.key_src[key], root.val_src[key]
         if key in sections and isinstance(value, YList):
-            out[key] = section(value, variables, report, failed)
+            out[key] = section(value, variables, report, failed, literal)
         else:
-            out[key] = plain_interp.tree(value, root.val_src[key])
+            out[key] = plain_interp.tree(value, root.val_src[key]) if plain_interp else value
     return out
 
 
-def section(items: YList, variables: Variables, report: Report, failed: set[Source]) -> YList:
-    plain_interp = Interpolator(variables, None, report, failed)
+def section(
+    items: YList, variables: Variables, report: Report, failed: set[Source], literal: bool
+) -> YList:
+    plain_interp = None if literal else Interpolator(variables, None, report, failed)
     if not any(isinstance(node, YMap) and FOR_EACH in node for node in items):
-        return plain_interp.tree(items, items.start)
+        return plain_interp.tree(items, items.start) if plain_interp else items
     out = YList(items.start)
     for node, src in zip(items, items.item_src, strict=True):
         if not (isinstance(node, YMap) and FOR_EACH in node):
-            out.append(plain_interp.tree(node, src))
+            out.append(plain_interp.tree(node, src) if plain_interp else node)
             out.item_src.append(src)
             continue
         for stamped in stamp(node, variables, report, failed):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from bootstrap import schema as schema_mod
@@ -13,15 +14,16 @@ from bootstrap.manifest.yaml import YList, YMap, locate
 from bootstrap.model import Address, Lifecycle, Ref
 
 
-def _segments(decl: str) -> list[tuple[str, bool]]:
-    """ "rules[].remote_group" -> [("rules", True), ("remote_group", False)]."""
-    return [(s[:-2], True) if s.endswith("[]") else (s, False) for s in decl.split(".")]
+@cache  # a driver's few declaration paths, walked for every item
+def _segments(decl: str) -> tuple[tuple[str, bool], ...]:
+    """ "rules[].remote_group" -> (("rules", True), ("remote_group", False))."""
+    return tuple((s[:-2], True) if s.endswith("[]") else (s, False) for s in decl.split("."))
 
 
 def walk(value: Any, decl: str) -> Iterator[tuple[tuple, Any]]:
     """(spec path, value) for every place a declaration path names in a spec."""
 
-    def go(v: Any, segs: list[tuple[str, bool]], path: tuple) -> Iterator[tuple[tuple, Any]]:
+    def go(v: Any, segs: tuple[tuple[str, bool], ...], path: tuple) -> Iterator[tuple[tuple, Any]]:
         if not segs:
             yield path, v
             return
@@ -57,15 +59,19 @@ def get_at(spec: Any, path: tuple) -> Any:
     return node
 
 
-def record_sources(node: Any, path: tuple, out: dict[str, Source]) -> None:
+def record_sources(node: Any, path: str, out: dict[str, Source]) -> None:
+    """Where each value was written, keyed by its rendered path ("rules[0].port"); the
+    path is rendered as it grows (schema.render_path's form), not again for every node."""
     if isinstance(node, YMap):
         for k, v in node.items():
-            out[schema_mod.render_path(path + (k,))] = node.val_src[k]
-            record_sources(v, path + (k,), out)
+            child = f"{path}.{k}" if path else str(k)
+            out[child] = node.val_src[k]
+            record_sources(v, child, out)
     elif isinstance(node, YList):
         for i, v in enumerate(node):
-            out[schema_mod.render_path(path + (i,))] = node.item_src[i]
-            record_sources(v, path + (i,), out)
+            child = f"{path}[{i}]"
+            out[child] = node.item_src[i]
+            record_sources(v, child, out)
 
 
 def singular(kind: str) -> str:
@@ -116,6 +122,8 @@ class Item:
         return known or locate(self.node, path, at_key) or self.node.start
 
     def is_bad(self, path: tuple) -> bool:
+        if not self.bad:
+            return False
         return any(b == path[: len(b)] or path == b[: len(path)] for b in self.bad)
 
 
@@ -126,3 +134,6 @@ class File:
     root: YMap
     layer: int = 0  # 0: the base; 1...: environments over it
     problems: list[schema_mod.Problem] = field(default_factory=list)
+    # No string of the file can hold `${`: its text has neither `${` nor a backslash
+    # (an escape such as "\x24{" is the only other way to write one).
+    literal: bool = False

@@ -46,6 +46,21 @@ def only_error(diags):
 
 # --- variables ---------------------------------------------------------------------------
 
+
+def test_an_escaped_dollar_is_still_evaluated(tmp_path):
+    # A file whose text has no "${" is not walked for ${...}; a YAML escape is the one
+    # other way to write it, and it must still be evaluated.
+    m, diags = load(write(tmp_path, r"""
+        vars:
+          who: {type: string, default: acme}
+        projects:
+          - name: "\x24{var.who}-web"
+            description: "plain text"
+        """))
+    assert diags == [], errors(diags)
+    assert spec(m, "projects", "acme-web")["description"] == "plain text"
+
+
 TYPED = """
 vars:
   n: {type: number, default: 2}
