@@ -52,16 +52,12 @@ class RoleAssignmentDriver(Driver):
     @classmethod
     def natural_key(cls, spec):
         """(role, actor, target): `admin/user:alice/project:acme`, `reader/group:ops/system:all`."""
-
-        def name_of(value):
-            return "/".join(value.address.key) if hasattr(value, "address") else str(value)
-
-        role = name_of(spec["role"])
-        actor = next(f"{k}:{name_of(spec[k])}" for k in ACTORS if spec.get(k))
+        role = _name_of(spec["role"])
+        actor = next(f"{k}:{_name_of(spec[k])}" for k in ACTORS if spec.get(k))
         if spec.get("system"):
             target = f"system:{spec['system']}"
         else:
-            target = next(f"{k}:{name_of(spec[k])}" for k in TARGETS if spec.get(k))
+            target = next(f"{k}:{_name_of(spec[k])}" for k in TARGETS if spec.get(k))
         if spec.get("inherited"):
             target += ":inherited"
         return (role, actor, target)
@@ -137,3 +133,9 @@ class RoleAssignmentDriver(Driver):
     def delete(self, cloud, observed, ctx):
         fields = observed.fields
         cloud.keystone.roles.revoke(fields["role_id"], **self._grant_args(fields))
+
+
+def _name_of(value) -> str:
+    """A resolved reference's key ("Default/acme"), or the value as written."""
+    address = getattr(value, "address", None)
+    return "/".join(address.key) if address is not None else str(value)

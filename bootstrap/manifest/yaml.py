@@ -129,6 +129,7 @@ def resolve_plain(text: str) -> Any:
 
 
 _EMPTY = object()
+_make_source = tuple.__new__
 
 
 class _Composer:
@@ -143,7 +144,8 @@ class _Composer:
         self.nodes = 0
 
     def at(self, mark: Any) -> Source:
-        return Source(self.file, mark.line + 1, mark.column + 1)
+        # tuple.__new__ skips the named tuple's Python-level __new__: one per YAML node.
+        return _make_source(Source, (self.file, mark.line + 1, mark.column + 1))
 
     def error(self, mark: Any, summary: str) -> None:
         self.diags.append(Diagnostic("error", summary, source=self.at(mark)))
