@@ -53,3 +53,10 @@ def test_a_next_page_is_a_marker_on_an_expected_list():
     assert is_page("GET", "/v2.0/security-groups?fields=...&marker={id}", listed)
     assert not is_page("GET", "/v2.0/networks", listed)
     assert not is_page("GET", "/v2.0/ports?marker={id}", listed)
+
+
+def test_a_keystone_page_keeps_the_limit_it_was_asked_with():
+    # Keystone's next link repeats `limit=1000` (the first request's own query).
+    listed = {("GET", "/v3/users?limit=1000")}
+    assert is_page("GET", "/v3/users?limit=1000&marker={id}", listed)
+    assert not is_page("GET", "/v3/groups?limit=1000&marker={id}", listed)
