@@ -10,6 +10,7 @@ lost and that apply finds again by its re-read still gets its tag from the next 
 from __future__ import annotations
 
 import ipaddress
+from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bootstrap.drivers.base import Driver
@@ -173,6 +174,7 @@ class NeutronDriver(Driver):
 
     key_fields = ("project", "name")
     clients = ("sdk",)
+    reads_alone = True  # one list of the whole collection (subclasses that look say so)
     ownership = "tags"
     project_field = "project_id"
     # Manifest field -> openstacksdk attribute, for create arguments and update patches.
@@ -254,7 +256,7 @@ class NeutronDriver(Driver):
         raise NotImplementedError(f"{self.kind}: {field_name}")
 
     def read_all(self, cloud, resources, known=None):
-        return [self.observe(x) for x in getattr(cloud.network, f"{self.noun}s")()]
+        return [self.observe(x) for x in list_all(cloud, self.sdk_class())]
 
     def create(self, cloud, args, ctx):
         return self.observe(getattr(cloud.network, f"create_{self.noun}")(**args))
@@ -278,3 +280,58 @@ def check_external_network(c: Checker, path: tuple) -> None:
     net = c.target(c.get(path))
     if net is not None and net.spec.get("external") is False:
         c.error(path, f"{net.address} is declared with external: false")
+
+
+class Record:
+    """One object of a Neutron list as its JSON gave it, read like the openstacksdk
+    resource (`is_admin_state_up` for `admin_state_up`, the same defaults, aliases and
+    type conversions: each attribute is the SDK's own descriptor) without building one."""
+
+    def __init__(self, body: dict[str, Any], attributes: dict[str, Any]):
+        self._body = body  # the name the SDK's Body descriptors read their values from
+        self._attributes = attributes
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            descriptor = self._attributes[name]
+        except KeyError:
+            raise AttributeError(name) from None
+        return descriptor.__get__(self, None)
+
+
+@cache
+def _body_attributes(sdk_class: type) -> dict[str, Any]:
+    """The SDK class's body attributes by name; a subclass's own win (as in the SDK)."""
+    from openstack import fields
+
+    out: dict[str, Any] = {}
+    for name, descriptor in sdk_class._attributes_iterator(fields.Body):
+        out.setdefault(name, descriptor)
+    return out
+
+
+def list_all(cloud: Any, sdk_class: type, **query: Any) -> list[Record]:
+    """Every object of a Neutron collection, read as JSON (following next links when the
+    cloud pages). openstacksdk builds each resource attribute by attribute, about 2 ms
+    each: 4 s of the interpreter for 1,000 networks and 1,000 subnets, which every other
+    read of a plan waited for while Neutron itself needed the same 2 cores."""
+    from openstack import exceptions
+
+    attributes = _body_attributes(sdk_class)
+    key = sdk_class.resources_key
+    url: str | None = sdk_class.base_path
+    out: list[Record] = []
+    while url:
+        response = cloud.network.get(url, params=query or None)
+        if response.status_code >= 400:
+            exceptions.raise_from_response(response)
+        body = response.json()
+        out.extend(Record(item, attributes) for item in body[key])
+        url = next(
+            (link["href"] for link in body.get(f"{key}_links") or [] if link.get("rel") == "next"),
+            None,
+        )
+        query = {}  # a next link carries the query
+    return out

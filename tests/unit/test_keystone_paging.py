@@ -57,6 +57,20 @@ class Untouchable:
         raise AssertionError(f"read_all looked at resource.{name}")
 
 
+class FakeNeutron:
+    """Neutron's lists: one row in every JSON collection; the SDK's lists are empty."""
+
+    def __init__(self, row):
+        self.row = row
+
+    def get(self, url, params=None):
+        key = url.strip("/").replace("-", "_")
+        return SimpleNamespace(status_code=200, json=lambda: {key: [self.row]})
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: []
+
+
 def test_the_lists_read_before_the_manifest_loads_ignore_it():
     """`Driver.reads_alone` lets the command line read a kind before the manifest has
     loaded, with no resources: its read_all must not look at them."""
@@ -64,12 +78,15 @@ def test_the_lists_read_before_the_manifest_loads_ignore_it():
 
     alone = {k: cls() for k, cls in registry().items() if cls.reads_alone}
     assert set(alone) == {"projects", "users", "role_assignments", "regions", "services",
-                          "endpoints"}
+                          "endpoints", "networks", "subnets", "ports", "routers",
+                          "floating_ips"}
     row = {"id": "x1", "name": "x", "domain_id": "default", "type": "t", "interface": "public",
            "service_id": "s", "url": "http://x", "region_id": "r", "role": {"id": "r1"},
-           "user": {"id": "u1"}, "scope": {"project": {"id": "p1"}}}
-    cloud = SimpleNamespace(identity=FakeIdentity({f"/{k}": [row] for k in alone}))
+           "user": {"id": "u1"}, "scope": {"project": {"id": "p1"}},
+           "cidr": "10.0.0.0/24", "ip_version": 4, "network_id": "n1", "fixed_ips": []}
+    cloud = SimpleNamespace(identity=FakeIdentity({f"/{k}": [row] for k in alone}),
+                            network=FakeNeutron(row))
     for kind, driver in alone.items():
-        assert driver.clients == ("identity",), kind  # the other clients have no fake here
+        assert driver.clients in (("identity",), ("sdk",)), kind  # no other fakes here
         got = driver.read_all(cloud, [Untouchable()])
         assert [o.id for o in got] == [o.id for o in driver.read_all(cloud, [])], kind
