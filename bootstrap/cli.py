@@ -108,8 +108,10 @@ def _plan_from_args(
     with timings.phase("imports"):
         from bootstrap import engine
         from bootstrap.cloud import Cloud
-        from bootstrap.manifest import loader  # noqa: F401  (PyYAML, the schema, the drivers:
-        from bootstrap.retry import RetryPolicy  # imports, not the load's own work)
+        from bootstrap.manifest import loader
+        from bootstrap.retry import RetryPolicy
+
+        loader.import_dependencies()  # PyYAML, the drivers, jsonschema-rs: not the load's work
 
     loaded, cloud, plan, resolver = engine.plan_files(
         lambda: Cloud.connect(args.cloud, retry=RetryPolicy(budget=args.retry_budget)),
