@@ -371,3 +371,41 @@ def test_router_interfaces_and_delete():
         ("remove_interface_from_router", "r1", {"port": "p2"}),
         ("delete_router", "r1", {"ignore_missing": False}),
     ]
+
+
+class PagedNeutron:
+    """Neutron's JSON lists in pages joined by `<key>_links` next links."""
+
+    def __init__(self, key, pages):
+        self.key, self.pages, self.asked = key, pages, []
+
+    def get(self, url, params=None):
+        self.asked.append((url, params))
+        i = len(self.asked) - 1
+        body = {self.key: self.pages[i]}
+        if i + 1 < len(self.pages):
+            body[f"{self.key}_links"] = [{"rel": "next", "href": f"http://n/v2.0/x?marker={i}"}]
+        return SimpleNamespace(status_code=200, json=lambda: body)
+
+
+def test_a_json_list_reads_like_the_sdk_and_follows_next_links():
+    from openstack.network.v2.network import Network
+
+    from bootstrap.drivers._neutron import list_all
+
+    first = {"id": "n1", "name": "a", "admin_state_up": False, "router:external": True,
+             "tenant_id": "t1"}
+    cloud = SimpleNamespace(network=PagedNeutron("networks", [[first], [{"id": "n2"}]]))
+    one, two = list_all(cloud, Network, fields=["id"])
+    # The SDK's attribute names, read through its own descriptors: the same values.
+    assert (one.is_admin_state_up, one.is_router_external) == (False, True)
+    sdk = Network(**first)
+    for name in ("name", "project_id", "mtu", "is_shared", "provider_network_type", "tags"):
+        assert getattr(one, name) == getattr(sdk, name), name
+    assert two.name is None and two.is_admin_state_up is None
+    assert cloud.network.asked == [("/networks", {"fields": ["id"]}),
+                                   ("http://n/v2.0/x?marker=0", None)]
+    with pytest.raises(AttributeError):
+        _ = one.not_an_attribute
+    # The driver observes a record as it observed the SDK's resource.
+    assert NetworkDriver().observe(Network(**first)).fields == NetworkDriver().observe(one).fields
