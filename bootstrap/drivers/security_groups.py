@@ -267,8 +267,9 @@ class SecurityGroupDriver(NeutronDriver):
         # The rules as each group embeds them, in the one group list: Neutron's own rule
         # list computes `belongs_to_default_sg` rule by rule (1.8 s for 325 rules, where
         # the groups with the same rules embedded took 0.11 s).
-        fields = ["id", "name", "project_id", "description", "stateful", "tags"]
-        groups = list_all(cloud, self.sdk_class(), fields=[*fields, "security_group_rules"])
+        fields = ["id", "name", "project_id", "description", "stateful", "tags",
+                  "security_group_rules"]  # fmt: skip
+        groups = list_all(cloud, self.sdk_class(), fields=fields)
         template = None
         if any("rules" in r.spec for r in resources):
             template = read_template(cloud)

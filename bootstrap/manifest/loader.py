@@ -41,7 +41,6 @@ class Loader:
         self.unusable = False
         self.layers = 1
         self.real_files: dict[str, str] = {}  # display name -> path read
-        self.literal_files: dict[str, bool] = {}  # path read -> File.literal
         self.secret_texts: dict[str, str] = {}  # secret file path -> its text, once read
         self.stack: str | None = None
         self.pending: list[tuple[Diagnostic, Item | str | None]] = []
@@ -107,7 +106,7 @@ class Loader:
             self.unusable = True
         return out
 
-    def read(self, display: str, real: str) -> YMap | None:
+    def read(self, display: str, real: str, layer: int) -> File | None:
         where = Source(display, 1, 1)
         try:
             size = os.stat(real).st_size
@@ -136,7 +135,6 @@ class Loader:
             line, col = line_col(before, len(before))
             self.error("the file is not valid UTF-8", Source(display, line, col))
             return None
-        self.literal_files[real] = "${" not in text and "\\" not in text
         root, diags = parse_yaml(text, display)
         self.pending.extend((d, None) for d in diags)
         # A refused value (alias, unknown tag) became null: schema errors there would only
@@ -155,7 +153,8 @@ class Loader:
         if any(d.is_error for d in diags):
             # Keep checking what parsed, but a tree with refused parts is not a manifest.
             self.unusable = True
-        return root
+        literal = "${" not in text and "\\" not in text  # see File.literal
+        return File(display, real, root, layer=layer, literal=literal)
 
     # -- per file --
 
@@ -356,12 +355,11 @@ class Loader:
         self.layers = len(layers)
         for number, layer in enumerate(layers):
             for display, real in self.expand(layer):
-                root = self.read(display, real)
-                if root is None:
+                file = self.read(display, real, number)
+                if file is None:
                     self.unusable = True
                     continue
-                literal = self.literal_files.pop(real, False)
-                self.files.append(File(display, real, root, layer=number, literal=literal))
+                self.files.append(file)
                 self.real_files[display] = real
         self.evaluate()
         for f in self.files:

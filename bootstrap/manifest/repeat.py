@@ -8,6 +8,7 @@ diagnostics can name it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from bootstrap.errors import Source
@@ -38,7 +39,7 @@ def expand(
 ) -> YMap:
     """The file with every `${...}` evaluated and every for_each stamped out; `literal`:
     the file has no `${` (File.literal), so only for_each can change it."""
-    plain_interp = None if literal else Interpolator(variables, None, report, failed)
+    tree = _evaluator(variables, report, failed, literal)
     out = YMap(root.start)
     for key, value in root.items():
         if key == "vars":
@@ -47,26 +48,35 @@ def expand(
         if key in sections and isinstance(value, YList):
             out[key] = section(value, variables, report, failed, literal)
         else:
-            out[key] = plain_interp.tree(value, root.val_src[key]) if plain_interp else value
+            out[key] = tree(value, root.val_src[key])
     return out
 
 
 def section(
     items: YList, variables: Variables, report: Report, failed: set[Source], literal: bool
 ) -> YList:
-    plain_interp = None if literal else Interpolator(variables, None, report, failed)
+    tree = _evaluator(variables, report, failed, literal)
     if not any(isinstance(node, YMap) and FOR_EACH in node for node in items):
-        return plain_interp.tree(items, items.start) if plain_interp else items
+        return tree(items, items.start)
     out = YList(items.start)
     for node, src in zip(items, items.item_src, strict=True):
         if not (isinstance(node, YMap) and FOR_EACH in node):
-            out.append(plain_interp.tree(node, src) if plain_interp else node)
+            out.append(tree(node, src))
             out.item_src.append(src)
             continue
         for stamped in stamp(node, variables, report, failed):
             out.append(stamped)
             out.item_src.append(src)
     return out
+
+
+def _evaluator(
+    variables: Variables, report: Report, failed: set[Source], literal: bool
+) -> Callable[[Any, Source | None], Any]:
+    """What evaluates `${...}` in a tree outside for_each: nothing to do in a literal file."""
+    if literal:
+        return lambda node, _src: node
+    return Interpolator(variables, None, report, failed).tree
 
 
 def stamp(
